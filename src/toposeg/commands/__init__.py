@@ -3,7 +3,7 @@
 
 from types import ModuleType
 
-from toposeg.commands import bench, cv, demo, evaluate, mine, predict, synth, train
+from toposeg.commands import bench, cv, demo, evaluate, graph, mine, predict, render, synth, train
 
 COMMANDS: dict[str, ModuleType] = {
     "demo": demo,
@@ -14,4 +14,6 @@ COMMANDS: dict[str, ModuleType] = {
     "cv": cv,
     "bench": bench,
     "mine": mine,
+    "graph": graph,
+    "render": render,
 }
