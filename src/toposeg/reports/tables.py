@@ -1,0 +1,58 @@
+"""Result tables in the layout of the paper's Table 1: mean ± std per method, best in bold."""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+# metric -> (column title, higher is better)
+METRICS: dict[str, tuple[str, bool]] = {
+    "dice": ("Dice ↑", True),
+    "iou": ("IoU ↑", True),
+    "miou": ("mIoU ↑", True),
+    "cldice": ("clDice ↑", True),
+    "voi": ("VOI ↓", False),
+    "are": ("ARE ↓", False),
+    "betti0_error": ("β0 error ↓", False),
+    "betti1_error": ("β1 error ↓", False),
+    "betti2_error": ("β2 error ↓", False),
+}
+
+Summary = Mapping[str, Mapping[str, float]]  # metric -> {"mean", "std", "n_valid"}
+
+
+def summarize(rows: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """NaN-aware mean/std/n_valid per metric over per-case rows."""
+    out: dict[str, dict[str, float]] = {}
+    for key in rows[0] if rows else ():
+        vals = [float(r[key]) for r in rows if not math.isnan(float(r[key]))]
+        n = len(vals)
+        mean = sum(vals) / n if n else math.nan
+        std = math.sqrt(sum((v - mean) ** 2 for v in vals) / n) if n else math.nan
+        out[key] = {"mean": mean, "std": std, "n_valid": n, "n": len(rows)}
+    return out
+
+
+def markdown_table(results: Mapping[str, Summary], metrics: Sequence[str], *, digits: int = 3) -> str:
+    """One row per method, ``mean ± std`` per metric, best mean of each column in bold."""
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise KeyError(f"unknown metrics {unknown}; valid: {sorted(METRICS)}")
+    best: dict[str, float] = {}
+    for m in metrics:
+        means = [s[m]["mean"] for s in results.values() if m in s and not math.isnan(s[m]["mean"])]
+        if means:
+            best[m] = max(means) if METRICS[m][1] else min(means)
+    lines = ["| Method | " + " | ".join(METRICS[m][0] for m in metrics) + " |",
+             "|---|" + "---|" * len(metrics)]
+    for method, summary in results.items():
+        cells = []
+        for m in metrics:
+            if m not in summary or math.isnan(summary[m]["mean"]):
+                cells.append("n/a")
+                continue
+            mean, std = summary[m]["mean"], summary[m]["std"]
+            cell = f"{mean:.{digits}f} ± {std:.{digits}f}"
+            cells.append(f"**{cell}**" if m in best and round(mean, digits) == round(best[m], digits) else cell)
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,26 @@
+"""The README's two commands are what users and CI run: keep them consistent."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _commands():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    return [ln for ln in lines if ln.startswith("python3 -m venv .venv && ")]
+
+
+def test_readme_has_two_commands_pinning_cpu_torch():
+    demo, test = _commands()
+    assert "pip install torch==2.13.0 -e ." in demo and demo.endswith("toposeg demo")
+    assert 'pip install torch==2.13.0 -e ".[test]"' in test and "pytest" in test
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert _commands()[1] in ci
+
+
+def test_package_requirement_is_a_range_not_a_pin():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert '"torch>=2.1"' in text and "torch==" not in text
