@@ -1,22 +1,17 @@
 import itertools
+import json
 
 import numpy as np
 import pytest
 import torch
 
 from toposeg.engine import load_checkpoint, load_model, save_checkpoint
-from toposeg.engine.trainer import build_optimizer, fit, predict_whole, seed_everything
+from toposeg.engine.stage import StageSpec, run_stage
+from toposeg.engine.trainer import build_optimizer, predict_whole, seed_everything
 from toposeg.losses import build_loss
 from toposeg.models import build_model
 
 PARAMS = {"spatial_dims": 2, "in_channels": 1, "out_channels": 1, "features": [2, 4, 8]}
-
-
-def _batches():
-    g = torch.Generator().manual_seed(0)
-    while True:
-        x = torch.randn(2, 1, 16, 16, generator=g)
-        yield {"image": x, "label": (x > 0.5).float()}
 
 
 def _model():
@@ -24,26 +19,88 @@ def _model():
     return build_model("unet", **PARAMS)
 
 
-def test_fit_reduces_loss_and_is_deterministic():
+def _spec(**kw):
+    base = dict(name="stage", steps=12, lr=0.01, optimizer="adam", checkpoint_every=4, progress=False,
+                model_params=PARAMS, config={"run": 1})
+    return StageSpec(**{**base, **kw})
+
+
+def _sampler(step):
+    g = torch.Generator().manual_seed(step)
+    x = torch.randn(2, 1, 16, 16, generator=g)
+    return {"image": x, "label": (x > 0.5).float()}
+
+
+def _weights(model):
+    return torch.cat([p.detach().flatten() for p in model.state_dict().values() if p.is_floating_point()])
+
+
+def test_stage_trains_deterministically(tmp_path):
     runs = []
-    for _ in range(2):
+    for k in range(2):
         model = _model()
-        losses = fit(model, build_loss("bce_dice"), _batches(), steps=30,
-                     optimizer=build_optimizer("adam", model, 0.01), progress=False)
-        runs.append(losses)
-    assert runs[0] == runs[1]
-    assert np.mean(runs[0][-5:]) < np.mean(runs[0][:5])
+        summary = run_stage(model, build_loss("bce_dice"), _sampler, _spec(steps=30), tmp_path / str(k), log=lambda s: None)
+        runs.append(_weights(model))
+        assert summary["steps"] == 30
+    assert torch.equal(runs[0], runs[1])
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "0" / "log.jsonl").read_text().splitlines()]
+    assert len(losses) == 30 and np.mean(losses[-5:]) < np.mean(losses[:5])
+    assert {p.name for p in (tmp_path / "0").iterdir()} >= {"last.pt", "best.pt", "final.pt", "log.jsonl", "curves.png"}
 
 
-def test_fit_stops_on_non_finite_loss():
+def test_killed_stage_resumes_to_the_same_result(tmp_path):
+    full = _model()
+    run_stage(full, build_loss("bce_dice"), _sampler, _spec(), tmp_path / "full", log=lambda s: None)
+
+    def killed_at_6(step):
+        if step == 6:
+            raise KeyboardInterrupt
+        return _sampler(step)
+
     model = _model()
+    with pytest.raises(KeyboardInterrupt):
+        run_stage(model, build_loss("bce_dice"), killed_at_6, _spec(), tmp_path / "resumed", log=lambda s: None)
+    assert load_checkpoint(tmp_path / "resumed" / "last.pt")["extra"]["state"]["step"] == 6
+    messages = []
+    fresh = _model()
+    torch.manual_seed(123)  # RNG state must come from the checkpoint, not from here
+    run_stage(fresh, build_loss("bce_dice"), _sampler, _spec(), tmp_path / "resumed", log=messages.append)
+    assert any("resuming from step 6" in m for m in messages)
+    assert torch.equal(_weights(fresh), _weights(full))
+    # a finished stage is skipped and loads its final weights
+    again = _model()
+    run_stage(again, build_loss("bce_dice"), _sampler, _spec(), tmp_path / "resumed", log=messages.append)
+    assert "already done" in messages[-1] and torch.equal(_weights(again), _weights(full))
+
+
+def test_stage_refuses_a_folder_of_another_config(tmp_path):
+    run_stage(_model(), build_loss("bce_dice"), _sampler, _spec(steps=2), tmp_path, log=lambda s: None)
+    with pytest.raises(ValueError, match="was written by a different configuration"):
+        run_stage(_model(), build_loss("bce_dice"), _sampler, _spec(steps=2, config={"run": 2}), tmp_path)
+
+
+def test_stage_selects_best_by_validation_metric(tmp_path):
+    scores = iter([0.2, 0.9, 0.5])
+    summary = run_stage(_model(), build_loss("bce_dice"), _sampler, _spec(steps=6, val_every=2, plateau=True),
+                        tmp_path, validate=lambda m: {"dice": next(scores)}, log=lambda s: None)
+    assert summary["best"] == 0.9 and summary["best_step"] == 4
+    assert load_checkpoint(tmp_path / "best.pt")["extra"]["state"]["best_step"] == 4
+
+
+def test_stage_stops_on_non_finite_loss(tmp_path):
     calls = itertools.count()
 
     def loss(out, target):
-        return out.mean() * (float("nan") if next(calls) == 2 else 1.0)
+        return out.mean() * (float("nan") if next(calls) == 5 else 1.0)
 
-    with pytest.raises(FloatingPointError, match="loss became nan at step 3"):
-        fit(model, loss, _batches(), steps=5, optimizer=build_optimizer("sgd", model, 0.01), progress=False)
+    with pytest.raises(FloatingPointError, match=r"loss became nan at step 6; stopping \(last good checkpoint: .*last.pt\)"):
+        run_stage(_model(), loss, _sampler, _spec(), tmp_path, log=lambda s: None)
+    assert load_checkpoint(tmp_path / "last.pt")["extra"]["state"]["step"] == 4
+
+
+def test_stage_bad_amp(tmp_path):
+    with pytest.raises(ValueError, match="amp must be one of"):
+        run_stage(_model(), build_loss("bce_dice"), _sampler, _spec(amp="fp8"), tmp_path)
 
 
 def test_build_optimizer_errors():

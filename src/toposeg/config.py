@@ -22,6 +22,8 @@ class DataConfig:
     patch: tuple = (256, 256)              # (H, W) or (D, H, W)
     batch_size: int = 4
     foreground_oversampling: float = 0.5
+    normalization: str = "zscore"          # zscore | minmax | none (per image and channel)
+    hu_window: Optional[tuple] = None      # CT: clip to (low, high) Hounsfield units first
     folds: int = 5
     contiguous: bool = False               # serial sections: folds are contiguous blocks
     val_fraction: float = 0.2              # validation carved from the training folds

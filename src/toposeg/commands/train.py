@@ -1,14 +1,36 @@
-"""`toposeg train` (planned)."""
+"""`toposeg train`: one fold of the paper's protocol from a config."""
+
+from __future__ import annotations
 
 import argparse
 
-from toposeg.commands._common import not_built
+from toposeg.commands._common import add_device, add_out, add_seed, add_set, resolve_device
 
-HELP = "Train a model from a config (pre-train, then fine-tune with a topology loss). [not built yet]"
+HELP = ("Pre-train a U-Net with BCE+Dice (shared per fold), fine-tune it with the config's loss, "
+        "select the checkpoint on the validation split and evaluate it on the test split. "
+        "Resumable; launch with torchrun for multi-GPU/multi-node.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("config", help="YAML config (see configs/)")
+    parser.add_argument("--data-root", default=None, help="dataset folder (not needed for synthetic kinds)")
+    add_out(parser, "runs")
+    parser.add_argument("--fold", type=int, default=0, help="cross-validation fold")
+    add_seed(parser)
+    add_device(parser)
+    add_set(parser)
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-run = not_built("train", 7)
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from toposeg.config import load_config
+    from toposeg.engine.distributed import distributed_session
+    from toposeg.engine.protocol import run_fold
+
+    cfg = load_config(args.config, args.set)
+    with distributed_session(resolve_device(args.device)) as device:
+        run_fold(cfg, data_root=args.data_root, out=Path(args.out), fold=args.fold, seed=args.seed,
+                 device=device, progress=not args.no_progress)
+    return 0

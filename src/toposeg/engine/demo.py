@@ -8,13 +8,17 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from functools import partial
+from typing import Callable
 
 import numpy as np
 import torch
 
 from toposeg.data import Case, make_synthetic
-from toposeg.engine.trainer import Batch, build_optimizer, fit, predict_whole, seed_everything
+from toposeg.data.patches import PatchDataset
+from toposeg.engine.batches import StepBatches
+from toposeg.engine.stage import StageSpec, run_stage
+from toposeg.engine.trainer import predict_whole, seed_everything
 from toposeg.losses import build_loss
 from toposeg.metrics import evaluate_case
 from toposeg.mining import shpm
@@ -56,28 +60,10 @@ class DemoConfig:
             raise ValueError(f"patch ({self.patch}) must not exceed the image size ({self.size})")
 
 
-def patch_batches(cases: list[Case], cfg: DemoConfig, seed: int) -> Iterator[Batch]:
-    """Endless random patches (half centred on foreground) with random flips, seeded."""
-    rng = np.random.default_rng(seed)
-    p = cfg.patch
-    while True:
-        images, labels = [], []
-        for _ in range(cfg.batch_size):
-            case = cases[rng.integers(len(cases))]
-            h, w = case.label.shape
-            fg = np.argwhere(case.label)
-            if len(fg) and rng.random() < 0.5:
-                cy, cx = fg[rng.integers(len(fg))]
-                y0, x0 = int(np.clip(cy - p // 2, 0, h - p)), int(np.clip(cx - p // 2, 0, w - p))
-            else:
-                y0, x0 = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
-            img, lab = case.image[:, y0:y0 + p, x0:x0 + p], case.label[y0:y0 + p, x0:x0 + p]
-            for axis in (0, 1):
-                if rng.random() < 0.5:
-                    img, lab = np.flip(img, axis + 1), np.flip(lab, axis)
-            images.append(np.ascontiguousarray(img))
-            labels.append(np.ascontiguousarray(lab)[None])
-        yield {"image": torch.from_numpy(np.stack(images)), "label": torch.from_numpy(np.stack(labels)).float()}
+def _batches(cases: list[Case], cfg: DemoConfig, seed: int, steps: int) -> StepBatches:
+    dataset = PatchDataset(cases, cfg.patch, samples_per_epoch=max(steps, 1) * cfg.batch_size, fg_prob=0.5,
+                           seed=seed)
+    return StepBatches(dataset, cfg.batch_size)
 
 
 def _evaluate(model: torch.nn.Module, cases: list[Case], device: str) -> tuple[list[np.ndarray], list[dict[str, float]]]:
@@ -98,25 +84,26 @@ def run_demo(cfg: DemoConfig, out: Path, log: Callable[[str], None] = print) -> 
 
     params = {"spatial_dims": 2, "in_channels": 1, "out_channels": 1, "features": list(cfg.features)}
     model = build_model("unet", **params)
-    fit(model, build_loss("bce_dice"), patch_batches(train, cfg, cfg.seed), steps=cfg.pretrain_steps,
-        optimizer=build_optimizer("sgd", model, cfg.pretrain_lr), device=cfg.device,
-        desc="pre-train U-Net (BCE+Dice)", progress=cfg.progress)
+    stage = partial(StageSpec, checkpoint_every=100, progress=cfg.progress, model_params=params,
+                    config={**asdict(cfg), "progress": None, "device": None})
+    run_stage(model, build_loss("bce_dice"), _batches(train, cfg, cfg.seed, cfg.pretrain_steps),
+              stage("pre-train U-Net (BCE+Dice)", cfg.pretrain_steps, cfg.pretrain_lr), out / "pretrain",
+              device=cfg.device, log=log)
     pretrained = copy.deepcopy(model.state_dict())
 
-    methods = {
-        "U-Net (pre-trained)": None,
-        "U-Net, fine-tuned BCE+Dice": build_loss("bce_dice"),
-        "U-Net + SHPM": build_loss("shpm", lam=cfg.lam, threshold=cfg.threshold),
-    }
+    methods = [  # (row, stage folder, fine-tuning loss)
+        ("U-Net (pre-trained)", None, None),
+        ("U-Net, fine-tuned BCE+Dice", "finetune_bce_dice", build_loss("bce_dice")),
+        ("U-Net + SHPM", "finetune_shpm", build_loss("shpm", lam=cfg.lam, threshold=cfg.threshold)),
+    ]
     results, probs, per_case, seconds = {}, {}, {}, {}
-    for name, loss in methods.items():
+    for name, folder, loss in methods:
         model.load_state_dict(pretrained)
         start = time.perf_counter()
         if loss is not None:  # both fine-tunings see the same batches for the same number of steps
-            seed_everything(cfg.seed + 1)
-            fit(model, loss, patch_batches(train, cfg, cfg.seed + 1), steps=cfg.finetune_steps,
-                optimizer=build_optimizer("sgd", model, cfg.finetune_lr), device=cfg.device,
-                desc=f"fine-tune {name}", progress=cfg.progress)
+            run_stage(model, loss, _batches(train, cfg, cfg.seed + 1, cfg.finetune_steps),
+                      stage(f"fine-tune: {name}", cfg.finetune_steps, cfg.finetune_lr), out / folder,
+                      device=cfg.device, log=log)
         seconds[name] = time.perf_counter() - start
         probs[name], per_case[name] = _evaluate(model, test, cfg.device)
         results[name] = summarize(per_case[name])

@@ -1,0 +1,124 @@
+"""Cross-validation experiments: run every (config, fold), then write Table 1 and Fig. 5."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from toposeg.config import Config
+from toposeg.reports.tables import markdown_table
+
+TABLE1_METRICS = ("dice", "miou", "voi", "are", "betti0_error", "betti1_error")
+
+
+def parse_folds(text: str) -> list[int]:
+    """``"0-4"`` -> [0, 1, 2, 3, 4]; ``"0,2"`` -> [0, 2]."""
+    folds: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, sep, hi = part.partition("-")
+            folds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+    except ValueError:
+        raise ValueError(f"folds must look like '0-4' or '0,2,3', got {text!r}") from None
+    if not folds:
+        raise ValueError(f"no folds in {text!r}")
+    return sorted(set(folds))
+
+
+def collect(out: Path, names: Sequence[str], folds: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
+    """``test_summary.json`` of each method and fold found under ``out``."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for name in names:
+        for k in folds:
+            path = out / f"fold{k}" / name / "test_summary.json"
+            if path.is_file():
+                found.setdefault(name, []).append(json.loads(path.read_text()))
+    return found
+
+
+def table1(found: dict[str, list[dict[str, Any]]], metrics: Sequence[str] = TABLE1_METRICS) -> dict[str, Any]:
+    """Per method: mean ± std over folds of the per-fold means (the paper's Table 1)."""
+    summary = {}
+    for name, runs in found.items():
+        per_metric = {}
+        for m in metrics:
+            vals = [r["mean"].get(m, math.nan) for r in runs]
+            valid = [v for v in vals if not math.isnan(v)]
+            per_metric[m] = {"mean": float(np.mean(valid)) if valid else math.nan,
+                             "std": float(np.std(valid)) if valid else math.nan,
+                             "n_valid": len(valid), "n": len(vals)}
+        summary[name] = per_metric
+    return summary
+
+
+def write_table1(out: Path, found: dict[str, list[dict[str, Any]]], *, title: str = "") -> Path:
+    summary = table1(found)
+    folds = sorted({r["fold"] for runs in found.values() for r in runs})
+    md = markdown_table(summary, TABLE1_METRICS)
+    header = title or "Table 1"
+    (out / "table1.md").write_text(
+        f"# {header}\n\nMean ± std over folds {folds} of the per-fold test means "
+        f"(whole images, no post-processing; validation split carved from the training folds).\n\n{md}")
+    (out / "table1.json").write_text(json.dumps({"folds": folds, "summary": summary}, indent=1))
+    with (out / "table1.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["method", *[f"{m}_{s}" for m in TABLE1_METRICS for s in ("mean", "std")], "n_folds"])
+        for name, per in summary.items():
+            w.writerow([name, *[f"{per[m][s]:.6g}" for m in TABLE1_METRICS for s in ("mean", "std")], len(found[name])])
+    with (out / "per_case.csv").open("w", newline="") as fh:
+        rows = [{"method": n, "fold": r["fold"], **row} for n, runs in found.items() for r in runs for row in r["per_case"]]
+        if rows:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    return out / "table1.md"
+
+
+def run_cv(configs: Sequence[Config], *, data_root: Optional[str], out: Path, folds: Sequence[int], seed: int,
+           device: str, progress: bool = True, log: Callable[[str], None] = print) -> Path:
+    """Run every config on every fold (finished ones are skipped), then write the tables and figure."""
+    from toposeg.engine.protocol import run_fold
+
+    names = [c.name for c in configs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"config names must be unique (they name the run folders), got {names}")
+    for k in folds:
+        for cfg in configs:
+            run_fold(cfg, data_root=data_root, out=out, fold=k, seed=seed, device=device, progress=progress, log=log)
+    found = collect(out, names, folds)
+    path = write_table1(out, found, title=f"Table 1: {configs[0].data.kind}")
+    _figure5(out, configs, folds[0], data_root)
+    log("\n" + path.read_text())
+    log(f"wrote {path}, table1.csv, table1.json, per_case.csv and fig5.png in {out}")
+    return path
+
+
+def _figure5(out: Path, configs: Sequence[Config], fold: int, data_root: Optional[str]) -> None:
+    """Image, ground truth and each method's prediction for the first test cases of ``fold``."""
+    from toposeg.data import open_dataset
+    from toposeg.data.splits import read_splits, select
+    from toposeg.reports.comparison import comparison_figure
+
+    cfg = configs[0]
+    cases = open_dataset(cfg.data.kind, data_root, **cfg.data.options)
+    ids = getattr(cases, "ids", None) or [c.id for c in cases]
+    test_ids = read_splits(out / "splits.json", ids)[fold]["test"]
+    shown = [c for c in select(cases, test_ids[:2]) if c.label.ndim == 2]
+    if not shown:
+        return
+    preds = {}
+    for c in configs:
+        masks = []
+        for case in shown:
+            path = out / f"fold{fold}" / c.name / f"test_pred_{case.id}.npy"
+            if not path.is_file():
+                return
+            masks.append(np.unpackbits(np.load(path), count=case.label.size).reshape(case.label.shape).astype(bool))
+        preds[c.name] = masks
+    comparison_figure(out / "fig5.png", [c.image[0] for c in shown], [c.label for c in shown], preds,
+                      titles=[c.id for c in shown])

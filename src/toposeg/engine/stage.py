@@ -1,0 +1,213 @@
+"""One training stage (pre-training or fine-tuning) that can be killed and resumed.
+
+Batches are a pure function of the step index (``batch_at(step)``), so a resumed run sees
+exactly the batches an uninterrupted run would have seen. ``last.pt`` holds model, optimizer,
+scheduler, RNG states, step, best validation score and history; it is written atomically every
+``checkpoint_every`` steps, on Ctrl-C, and at the end. ``best.pt`` holds the best model by the
+validation metric, ``final.pt`` the model after the last step (its presence marks the stage done).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from toposeg.engine.checkpoint import load_checkpoint, save_checkpoint
+
+Batch = dict[str, torch.Tensor]
+
+
+@dataclass
+class StageSpec:
+    """Everything a stage needs besides the model."""
+
+    name: str
+    steps: int
+    lr: float
+    optimizer: str = "sgd"
+    checkpoint_every: int = 200
+    val_every: int = 0                      # 0: no validation
+    select_metric: str = "dice"
+    higher_is_better: bool = True
+    plateau: bool = False                   # ReduceLROnPlateau on the validation metric
+    plateau_patience: int = 2
+    plateau_factor: float = 0.5
+    grad_clip: Optional[float] = None
+    amp: str = "none"                       # none | bf16 | fp16 (CUDA only)
+    progress: bool = True
+    model_name: str = "unet"
+    model_params: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+
+
+_AMP = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _optimizer(name: str, model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    from toposeg.engine.trainer import build_optimizer
+
+    return build_optimizer(name, model, lr)
+
+
+def _rng_state() -> dict[str, Any]:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "numpy": (kind, keys.tolist(), pos, has_gauss, cached),
+             "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _better(a: float, b: Optional[float], higher: bool) -> bool:
+    if math.isnan(a):
+        return False
+    return b is None or (a > b if higher else a < b)
+
+
+def run_stage(
+    model: nn.Module,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    batch_at: Callable[[int], Batch],
+    spec: StageSpec,
+    stage_dir: Path,
+    *,
+    validate: Optional[Callable[[nn.Module], dict[str, float]]] = None,
+    device: str | torch.device = "cpu",
+    is_main: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train ``model`` in place for ``spec.steps`` steps (resuming from ``stage_dir/last.pt``)."""
+    from tqdm.auto import tqdm
+
+    if spec.amp not in _AMP:
+        raise ValueError(f"amp must be one of {sorted(_AMP)}, got {spec.amp!r}")
+    stage_dir = Path(stage_dir)
+    final, last = stage_dir / "final.pt", stage_dir / "last.pt"
+    for path in (final, last):
+        if path.is_file() and load_checkpoint(path)["extra"].get("config") != spec.config:
+            raise ValueError(f"{path} was written by a different configuration; "
+                             "use another output folder or delete it")
+    if final.is_file():
+        payload = load_checkpoint(final, map_location=device)
+        model.load_state_dict(payload["state_dict"])
+        log(f"{spec.name}: already done ({final}), skipping")
+        return payload["extra"]["summary"]
+    model.to(device)
+    optimizer = _optimizer(spec.optimizer, model, spec.lr)
+    scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max" if spec.higher_is_better else "min",
+        factor=spec.plateau_factor, patience=spec.plateau_patience) if spec.plateau else None)
+    state: dict[str, Any] = {"step": 0, "best": None, "best_step": None, "history": []}
+    if last.is_file():
+        payload = load_checkpoint(last, map_location=device)
+        extra = payload["extra"]
+        model.load_state_dict(payload["state_dict"])
+        optimizer.load_state_dict(extra["optimizer"])
+        if scheduler is not None and extra.get("scheduler") is not None:
+            scheduler.load_state_dict(extra["scheduler"])
+        _set_rng_state(extra["rng"])
+        state = extra["state"]
+        log(f"{spec.name}: resuming from step {state['step']} ({last})")
+
+    def write(path: Path, **more: Any) -> None:
+        if is_main:
+            extra = {"optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                     "rng": _rng_state(), "state": state, "config": spec.config, **more}
+            save_checkpoint(path, _unwrap(model), name=spec.model_name, params=spec.model_params, extra=extra)
+
+    use_cuda_amp = _AMP[spec.amp] is not None and torch.device(device).type == "cuda"
+    scaler = torch.amp.GradScaler("cuda") if use_cuda_amp and spec.amp == "fp16" else None
+    log_file = stage_dir / "log.jsonl"
+    if is_main:
+        stage_dir.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=spec.steps, initial=state["step"], desc=spec.name, disable=not (spec.progress and is_main),
+               dynamic_ncols=True)
+    t0 = time.perf_counter()
+    try:
+        while state["step"] < spec.steps:
+            model.train()
+            step = state["step"]
+            batch = batch_at(step)
+            image, label = batch["image"].to(device), batch["label"].to(device)
+            optimizer.zero_grad(set_to_none=True)
+            ctx = torch.autocast("cuda", dtype=_AMP[spec.amp]) if use_cuda_amp else contextlib.nullcontext()
+            with ctx:
+                logits = model(image)
+            loss = loss_fn(logits.float(), label)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"{spec.name}: loss became {value} at step {step + 1}; stopping "
+                    f"(last good checkpoint: {last if last.is_file() else 'none'})")
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+            else:
+                loss.backward()
+            if spec.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            state["step"] = step + 1
+            entry: dict[str, Any] = {"step": step + 1, "loss": value, "lr": optimizer.param_groups[0]["lr"]}
+            bar.update(1)
+            bar.set_postfix(loss=f"{value:.4f}")
+            if validate is not None and spec.val_every and (state["step"] % spec.val_every == 0 or state["step"] == spec.steps):
+                metrics = validate(model)
+                score = float(metrics[spec.select_metric])
+                entry["val"] = metrics
+                if scheduler is not None and not math.isnan(score):
+                    scheduler.step(score)
+                if _better(score, state["best"], spec.higher_is_better):
+                    state["best"], state["best_step"] = score, state["step"]
+                    write(stage_dir / "best.pt")
+            state["history"].append(entry)
+            if is_main:
+                with log_file.open("a") as fh:
+                    fh.write(json.dumps(entry) + "\n")
+            if spec.checkpoint_every and state["step"] % spec.checkpoint_every == 0:
+                write(last)
+    except KeyboardInterrupt:
+        write(last)
+        log(f"{spec.name}: interrupted at step {state['step']}; resumable checkpoint {last}")
+        raise
+    finally:
+        bar.close()
+    summary = {"steps": state["step"], "best": state["best"], "best_step": state["best_step"],
+               "select_metric": spec.select_metric, "seconds": time.perf_counter() - t0}
+    write(last)
+    if validate is None or state["best_step"] is None:
+        write(stage_dir / "best.pt")
+    write(final, summary=summary)
+    if is_main:
+        from toposeg.reports.curves import training_curves
+
+        training_curves(state["history"], stage_dir / "curves.png", title=spec.name)
+    return summary
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
