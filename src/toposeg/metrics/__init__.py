@@ -1,7 +1,29 @@
-"""Per-case evaluation metrics on whole binary images/volumes (NumPy)."""
+"""Per-case evaluation metrics on whole binary images/volumes (NumPy), and an accumulator.
 
-from toposeg.metrics.betti import betti_errors, betti_numbers
+Definitions: DESIGN.md §2 and docs/evaluation.md.
+"""
+
+from toposeg.metrics.accumulator import Evaluator, MetricAccumulator
+from toposeg.metrics.betti import betti_errors, betti_numbers, euler_characteristic
 from toposeg.metrics.case import evaluate_case
+from toposeg.metrics.cldice import cldice
 from toposeg.metrics.overlap import dice, iou, miou
+from toposeg.metrics.partition import are, partition_labels, voi
+from toposeg.metrics.postprocess import remove_small_objects
 
-__all__ = ["betti_errors", "betti_numbers", "dice", "evaluate_case", "iou", "miou"]
+__all__ = [
+    "Evaluator",
+    "MetricAccumulator",
+    "are",
+    "betti_errors",
+    "betti_numbers",
+    "cldice",
+    "dice",
+    "euler_characteristic",
+    "evaluate_case",
+    "iou",
+    "miou",
+    "partition_labels",
+    "remove_small_objects",
+    "voi",
+]

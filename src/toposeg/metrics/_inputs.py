@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from toposeg._checks import check_binary, check_same_shape, describe
+from toposeg._checks import check_same_shape
+from toposeg.topology._inputs import as_mask
 
-
-def as_mask(x: object, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray or torch.Tensor, got {describe(x)}")
-    if x.ndim not in (2, 3):
-        raise ValueError(f"{name} must be a single 2D (H, W) or 3D (D, H, W) mask, got shape {x.shape}")
-    check_binary(x, name)
-    return x.astype(bool, copy=False)
+__all__ = ["as_mask", "as_pair"]
 
 
 def as_pair(pred: object, target: object) -> tuple[np.ndarray, np.ndarray]:

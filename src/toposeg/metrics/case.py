@@ -2,19 +2,77 @@
 
 from __future__ import annotations
 
+import time
 from typing import Optional
 
 import numpy as np
 
 from toposeg.metrics._inputs import as_pair
-from toposeg.metrics.betti import betti_errors
+from toposeg.metrics.cldice import cldice
 from toposeg.metrics.overlap import dice, iou, miou
+from toposeg.metrics.partition import are_from_labels, voi_from_labels
+from toposeg.topology.betti import _betti, _euler, connected_components, resolve_connectivity
 
 
-def evaluate_case(pred: np.ndarray, target: np.ndarray, *, connectivity: Optional[int] = None) -> dict[str, float]:
-    """All metrics for one whole image/volume. No post-processing; the ground truth is untouched."""
+def evaluate_case(pred: np.ndarray, target: np.ndarray, *, connectivity: Optional[int] = None,
+                  timings: Optional[dict[str, float]] = None) -> dict[str, float]:
+    """All metrics for one whole image/volume (DESIGN.md §2).
+
+    Args:
+        pred, target: binary masks (bool or {0, 1}; NumPy arrays or tensors) of the same 2D
+            ``(H, W)`` or 3D ``(D, H, W)`` shape. Nothing is post-processed; the ground truth
+            is never modified.
+        connectivity: foreground connectivity (2D: 8 or 4, 3D: 26 or 6; None = 8 / 26); the
+            background uses the dual connectivity (Betti numbers, VOI/ARE partitions).
+        timings: optional dict that receives the seconds spent per metric group.
+
+    Returns:
+        ``dice, iou, miou, cldice, cldice_tprec, cldice_tsens, voi, voi_split, voi_merge, are,
+        are_precision, are_recall, betti{k}_error, betti{k}_pred, betti{k}_gt`` (k = 0, 1 and 2
+        in 3D), ``euler_pred, euler_gt, euler_error``. Undefined values are NaN.
+    """
     p, t = as_pair(pred, target)
-    out = {"dice": dice(p, t), "iou": iou(p, t), "miou": miou(p, t)}
-    for k, err in enumerate(betti_errors(p, t, connectivity=connectivity)):
-        out[f"betti{k}_error"] = float(err)
+    fg, bg = resolve_connectivity(p.ndim, connectivity)
+    clock = time.perf_counter
+    spent: dict[str, float] = {}
+
+    t0 = clock()
+    out: dict[str, float] = {"dice": dice(p, t), "iou": iou(p, t), "miou": miou(p, t)}
+    t1 = clock()
+    spent["overlap"] = t1 - t0
+
+    out.update(cldice(p, t))
+    t2 = clock()
+    spent["cldice"] = t2 - t1
+
+    bg_t, bg_p = connected_components(~t, bg), connected_components(~p, bg)
+    lab_t, lab_p = bg_t[0], bg_p[0]  # partitions: background components 1..n, foreground 0
+    t3 = clock()
+    spent["labels"] = t3 - t2
+    split, merge = voi_from_labels(lab_t, lab_p)
+    out.update(voi=split + merge, voi_split=split, voi_merge=merge)
+    t4 = clock()
+    spent["voi"] = t4 - t3
+    e, prec, rec = are_from_labels(lab_t, lab_p)
+    out.update(are=e, are_precision=prec, are_recall=rec)
+    t5 = clock()
+    spent["are"] = t5 - t4
+
+    ep: Optional[int] = None
+    et: Optional[int] = None
+    if p.ndim == 3:  # β1 = β0 + β2 − χ needs χ
+        ep, et = _euler(p, fg), _euler(t, fg)
+    t6 = clock()
+    spent["euler"] = t6 - t5
+    bp, bt = _betti(p, fg, bg, ep, bg_p), _betti(t, fg, bg, et, bg_t)
+    if p.ndim == 2:  # χ = β0 − β1 for the dual pair; no separate count needed
+        ep, et = bp[0] - bp[1], bt[0] - bt[1]
+    for k, (a, b) in enumerate(zip(bp, bt)):
+        out[f"betti{k}_error"] = float(abs(a - b))
+        out[f"betti{k}_pred"] = float(a)
+        out[f"betti{k}_gt"] = float(b)
+    out.update(euler_pred=float(ep), euler_gt=float(et), euler_error=float(abs(ep - et)))
+    spent["betti"] = clock() - t6
+    if timings is not None:
+        timings.update(spent)
     return out

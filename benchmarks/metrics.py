@@ -1,0 +1,144 @@
+"""Speed of the evaluation metrics on whole images/volumes (CPU).
+
+Times ``toposeg.metrics.evaluate_case`` on one 1250×1250 pair (EM-like membranes) and on one
+72×128×128 pair (vessel tubes; also a dense 3D membrane stress case), with a per-metric
+breakdown (overlap, clDice incl. both skeletons, VOI, ARE, Euler, Betti). Medians over repeats
+after a warm-up. Writes benchmarks/results/metrics.json.
+
+    python benchmarks/metrics.py [--repeats 5] [--out benchmarks/results/metrics.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy
+import skimage
+import torch
+from scipy import ndimage
+
+from toposeg.metrics import evaluate_case
+
+
+def membranes(shape, n_cells, seed):
+    """Boundaries of a random Voronoi partition (2 px thick), like EM membranes."""
+    from skimage.segmentation import find_boundaries
+
+    rng = np.random.default_rng(seed)
+    seeds = np.zeros(shape, np.int32)
+    idx = tuple(rng.integers(0, s, n_cells) for s in shape)
+    seeds[idx] = np.arange(1, n_cells + 1)
+    _, ind = ndimage.distance_transform_edt(seeds == 0, return_indices=True)
+    return find_boundaries(seeds[tuple(ind)], mode="thick")
+
+
+def tubes(shape, n_tubes, seed, radius=1.5):
+    """Random smooth polylines dilated to tubes, like vessels."""
+    rng = np.random.default_rng(seed)
+    centre = np.zeros(shape, bool)
+    for _ in range(n_tubes):
+        p = rng.uniform(0, 1, 3) * (np.array(shape) - 1)
+        d = rng.normal(size=3)
+        for _ in range(400):
+            d = d / np.linalg.norm(d) + 0.3 * rng.normal(size=3)
+            p = np.clip(p + d / np.linalg.norm(d), 0, np.array(shape) - 1)
+            centre[tuple(np.round(p).astype(int))] = True
+    return ndimage.distance_transform_edt(~centre) <= radius
+
+
+def perturb(gt, seed, p_flip=0.002, n_gaps=30):
+    """A plausible prediction: random specks and holes, some gaps cut into the structure."""
+    rng = np.random.default_rng(seed)
+    pred = gt ^ (rng.random(gt.shape) < p_flip)
+    fg = np.argwhere(gt)
+    for c in fg[rng.choice(len(fg), n_gaps, replace=False)]:
+        sl = tuple(slice(max(0, x - 2), x + 3) for x in c)
+        pred[sl] = False
+    return pred
+
+
+def bench(pred, gt, repeats):
+    evaluate_case(pred, gt)  # warm-up
+    totals, parts = [], {}
+    for _ in range(repeats):
+        t = {}
+        t0 = time.perf_counter()
+        evaluate_case(pred, gt, timings=t)
+        totals.append(time.perf_counter() - t0)
+        for k, v in t.items():
+            parts.setdefault(k, []).append(v)
+    return {
+        "shape": list(gt.shape),
+        "foreground_fraction": float(gt.mean()),
+        "total_s": statistics.median(totals),
+        "total_without_cldice_s": statistics.median(a - b for a, b in zip(totals, parts["cldice"])),
+        "per_metric_s": {k: statistics.median(v) for k, v in parts.items()},
+        "repeats": repeats,
+    }
+
+
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "metrics.json"))
+    args = ap.parse_args()
+
+    cases = {
+        "2d_membranes_1250x1250": membranes((1250, 1250), 800, 0),
+        "3d_vessels_72x128x128": tubes((72, 128, 128), 12, 0),
+        "3d_membranes_72x128x128": membranes((72, 128, 128), 150, 0),
+    }
+    results = {}
+    for name, gt in cases.items():
+        pred = perturb(gt, 1)
+        results[name] = bench(pred, gt, args.repeats)
+        r = results[name]
+        print(f"{name}: total {r['total_s']:.3f} s (without clDice {r['total_without_cldice_s']:.3f} s) "
+              + ", ".join(f"{k} {v:.3f}" for k, v in r["per_metric_s"].items()))
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).parent, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
+                                    cwd=Path(__file__).parent, check=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = "unknown", None
+    meta = {
+        "commit": commit, "dirty_tree": dirty, "device": f"CPU, {os.cpu_count()} cores ({cpu_name()})",
+        "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+        "numpy": np.__version__, "scipy": scipy.__version__, "skimage": skimage.__version__,
+        "torch": torch.__version__, "load_average_1_5_15min": list(os.getloadavg()),
+        "timer": "time.perf_counter, median over repeats after 1 warm-up",
+        "note": "machine shared with other jobs; clDice time is the two exact skeletons (toposeg.skeleton)",
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    print(f"wrote {out}")
+    print("| case | total | without clDice | clDice (2 skeletons) | labels | VOI | ARE | Euler | Betti |")
+    for name, r in results.items():
+        p = r["per_metric_s"]
+        cells = [r["total_s"], r["total_without_cldice_s"], p["cldice"], p["labels"], p["voi"], p["are"],
+                 p["euler"], p["betti"]]
+        print(f"| {name} | " + " | ".join(f"{c:.3f} s" for c in cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
