@@ -188,3 +188,17 @@ def test_errors(tmp_path, capsys):
     assert "threshold must be a number in (0, 1), got 1.5" in _err(capsys)
     assert main(base + ["--postprocess", "0"]) == 2
     assert "--postprocess MIN_SIZE must be a positive number of pixels, got 0" in _err(capsys)
+
+
+def test_graph_adds_apls(folders):
+    from toposeg.graph import apls
+
+    root, cases = folders
+    out = root / "out_graph"
+    assert main(["evaluate", "--pred", str(root / "pred"), "--gt", str(root / "gt"), "--out", str(out),
+                 "--graph", "--no-progress"]) == 0
+    rows = {r["case_id"]: r for r in csv.DictReader(open(out / "per_case.csv"))}
+    for case_id, (pred, gt) in cases.items():
+        assert float(rows[case_id]["apls"]) == pytest.approx(apls(pred, gt, snap=5.0))
+    assert float(rows["a"]["apls"]) < 1.0  # the broken ring loses routes
+    assert "APLS ↑" in (out / "summary.md").read_text()

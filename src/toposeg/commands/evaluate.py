@@ -41,6 +41,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="suffix stripped from prediction stems before pairing; 'auto' = use the "
                              "*_mask files of toposeg predict output (else its *_prob maps, with --threshold), "
                              "else all files as named; '' = none")
+    parser.add_argument("--graph", action="store_true",
+                        help="also score APLS (average path length similarity of the skeleton graphs; "
+                             "needs toposeg[graph])")
+    parser.add_argument("--snap", type=float, default=5.0,
+                        help="with --graph: how far (pixels) a control point may snap onto the other graph")
     parser.add_argument("--name", default=None, help="row label in the table (default: the --pred folder name)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -190,6 +195,18 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
             writer.writerow({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in r.items()})
 
 
+def _metrics(pred, gt, args: argparse.Namespace) -> dict:
+    """evaluate_case, plus APLS with ``--graph`` (NaN when both masks are empty: undefined, not 0)."""
+    from toposeg.metrics import evaluate_case
+
+    metrics = evaluate_case(pred, gt, connectivity=args.connectivity)
+    if args.graph:
+        from toposeg.graph import apls
+
+        metrics["apls"] = float(apls(pred, gt, snap=args.snap))
+    return metrics
+
+
 def run(args: argparse.Namespace) -> int:
     import json
     import math
@@ -197,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from toposeg._checks import check_threshold
-    from toposeg.metrics import MetricAccumulator, evaluate_case, remove_small_objects
+    from toposeg.metrics import MetricAccumulator, remove_small_objects
     from toposeg.reports.tables import markdown_table
     from toposeg.topology import resolve_connectivity
 
@@ -222,10 +239,10 @@ def run(args: argparse.Namespace) -> int:
         if gt.ndim not in (2, 3):
             raise ValueError(f"case {case_id!r}: masks must be 2D or 3D, got shape {gt.shape} ({g_path.name})")
         ndims.add(gt.ndim)
-        raw.update(evaluate_case(pred, gt, connectivity=args.connectivity), case_id=case_id)
+        raw.update(_metrics(pred, gt, args), case_id=case_id)
         if args.postprocess is not None:
             pp = remove_small_objects(pred, args.postprocess, connectivity=args.connectivity)
-            cleaned.update(evaluate_case(pp, gt, connectivity=args.connectivity), case_id=case_id)
+            cleaned.update(_metrics(pp, gt, args), case_id=case_id)
     if len(ndims) > 1:
         raise ValueError("--pred/--gt mix 2D images and 3D volumes; evaluate them separately")
     nd = ndims.pop()
@@ -255,7 +272,7 @@ def run(args: argparse.Namespace) -> int:
 
     columns = ["dice", "miou", "voi", "are", "betti0_error", "betti1_error"]
     columns += ["betti2_error"] if nd == 3 else []
-    columns += ["cldice"]
+    columns += ["cldice"] + (["apls"] if args.graph else [])
     table = markdown_table(results, columns)
     n_valid = {m: results[name][m]["n_valid"] for m in columns}
     undefined = {m: len(pairs) - v for m, v in n_valid.items() if v < len(pairs)}

@@ -16,6 +16,7 @@ METRICS: dict[str, tuple[str, bool]] = {
     "betti0_error": ("β0 error ↓", False),
     "betti1_error": ("β1 error ↓", False),
     "betti2_error": ("β2 error ↓", False),
+    "apls": ("APLS ↑", True),
 }
 
 Summary = Mapping[str, Mapping[str, float]]  # metric -> {"mean", "std", "n_valid"}
