@@ -208,13 +208,11 @@ def _metrics(pred, gt, args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    import math
-
     from tqdm import tqdm
 
     from toposeg._checks import check_threshold
     from toposeg.metrics import MetricAccumulator, remove_small_objects
+    from toposeg.reports.serialize import dumps
     from toposeg.reports.tables import markdown_table
     from toposeg.topology import resolve_connectivity
 
@@ -255,11 +253,6 @@ def run(args: argparse.Namespace) -> int:
         _write_csv(out / "per_case_postprocessed.csv", cleaned.per_case())
         results[pp_name] = cleaned.compute()
 
-    def clean(obj):  # JSON has no NaN: write null
-        if isinstance(obj, dict):
-            return {k: clean(v) for k, v in obj.items()}
-        return None if isinstance(obj, float) and math.isnan(obj) else obj
-
     summary = {
         "pred": str(pred_dir), "gt": str(gt_dir), "n_cases": len(pairs), "spatial_dims": nd,
         "connectivity": {"foreground": fg, "background": bg}, "gt_foreground": args.gt_foreground,
@@ -268,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.postprocess is not None:
         summary["results"]["postprocessed"] = {"label": pp_name, "metrics": results[pp_name]}
-    (out / "summary.json").write_text(json.dumps(clean(summary), indent=2) + "\n")
+    (out / "summary.json").write_text(dumps(summary, indent=2) + "\n")
 
     columns = ["dice", "miou", "voi", "are", "betti0_error", "betti1_error"]
     columns += ["betti2_error"] if nd == 3 else []

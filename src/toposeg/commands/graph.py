@@ -64,29 +64,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_out(parser, "results/graph")
 
 
-def _clean(x):
-    """JSON-safe: non-finite floats (unreachable lengths, undefined scores) become null."""
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, (float, np.floating)):
-        return float(x) if np.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
-
-
 def _fmt(x: float) -> str:
     return "nan" if x != x else f"{x:.4f}"
 
 
 def run(args: argparse.Namespace) -> int:
     import csv
-    import json
 
     from toposeg.graph import apls_report, mask_to_graph, plan_routes, sample_pairs
     from toposeg.io import read_array, stem
+    from toposeg.reports.serialize import dumps
 
     if args.pairs < 1:
         raise ValueError(f"--pairs must be >= 1, got {args.pairs}")
@@ -131,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
               f"pred->gt {_fmt(scores['pred_to_gt'])}); routes: {summary['n_valid']} valid, "
               f"unreachable {_fmt(summary['unreachable_fraction'])}, "
               f"median length ratio {_fmt(summary['median_ratio'])}")
-    (out / "routes.json").write_text(json.dumps(_clean(report), indent=2, allow_nan=False) + "\n")
+    (out / "routes.json").write_text(dumps(report, indent=2) + "\n")
     with open(out / "routes.csv", "w", newline="") as f:
         fields = ["prediction", "source", "target", "gt_length", "pred_length", "ratio", "similarity", "status"]
         writer = csv.DictWriter(f, fieldnames=fields)

@@ -4,7 +4,6 @@ steps, evaluate both on held-out synthetic images at whole-image size, write tab
 from __future__ import annotations
 
 import copy
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,11 +19,12 @@ from toposeg.engine.batches import StepBatches
 from toposeg.engine.stage import StageSpec, run_stage
 from toposeg.engine.trainer import predict_whole, seed_everything
 from toposeg.losses import build_loss
-from toposeg.metrics import evaluate_case
+from toposeg.metrics import MetricAccumulator
 from toposeg.mining import shpm
 from toposeg.models import build_model
 from toposeg.reports.comparison import comparison_figure
-from toposeg.reports.tables import markdown_table, summarize
+from toposeg.reports.serialize import dumps
+from toposeg.reports.tables import markdown_table
 
 TABLE_METRICS = ("dice", "iou", "betti0_error", "betti1_error")
 
@@ -66,10 +66,12 @@ def _batches(cases: list[Case], cfg: DemoConfig, seed: int, steps: int) -> StepB
     return StepBatches(dataset, cfg.batch_size)
 
 
-def _evaluate(model: torch.nn.Module, cases: list[Case], device: str) -> tuple[list[np.ndarray], list[dict[str, float]]]:
+def _evaluate(model: torch.nn.Module, cases: list[Case], device: str) -> tuple[list[np.ndarray], MetricAccumulator]:
     probs = [predict_whole(model, c.image, device) for c in cases]
-    rows = [evaluate_case(p > 0.5, c.label) for p, c in zip(probs, cases)]
-    return probs, rows
+    acc = MetricAccumulator()
+    for p, c in zip(probs, cases):
+        acc.update(p > 0.5, c.label, case_id=c.id)
+    return probs, acc
 
 
 def run_demo(cfg: DemoConfig, out: Path, log: Callable[[str], None] = print) -> dict:
@@ -105,8 +107,8 @@ def run_demo(cfg: DemoConfig, out: Path, log: Callable[[str], None] = print) -> 
                       stage(f"fine-tune: {name}", cfg.finetune_steps, cfg.finetune_lr), out / folder,
                       device=cfg.device, log=log)
         seconds[name] = time.perf_counter() - start
-        probs[name], per_case[name] = _evaluate(model, test, cfg.device)
-        results[name] = summarize(per_case[name])
+        probs[name], acc = _evaluate(model, test, cfg.device)
+        results[name], per_case[name] = acc.compute(), acc.per_case()
 
     table = markdown_table(results, TABLE_METRICS)
     (out / "table.md").write_text(
@@ -124,11 +126,11 @@ def run_demo(cfg: DemoConfig, out: Path, log: Callable[[str], None] = print) -> 
     payload = {
         "config": asdict(cfg),
         "summary": results,
-        "per_case": {k: [{"id": c.id, **r} for c, r in zip(test, rows)] for k, rows in per_case.items()},
+        "per_case": per_case,
         "fine_tune_seconds": seconds,
         "total_seconds": time.perf_counter() - t0,
     }
-    (out / "results.json").write_text(json.dumps(payload, indent=2, allow_nan=True))
+    (out / "results.json").write_text(dumps(payload, indent=2))
     log("\n" + table)
     log(f"wrote {out / 'table.md'}, {out / 'results.json'} and {out / 'figure.png'} "
         f"({payload['total_seconds']:.0f} s)")

@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from toposeg.config import Config
+from toposeg.reports.serialize import dumps, nan_if_none
 from toposeg.reports.tables import markdown_table
 
 TABLE1_METRICS = ("dice", "miou", "voi", "are", "betti0_error", "betti1_error")
@@ -47,7 +48,7 @@ def table1(found: dict[str, list[dict[str, Any]]], metrics: Sequence[str] = TABL
     for name, runs in found.items():
         per_metric = {}
         for m in metrics:
-            vals = [r["mean"].get(m, math.nan) for r in runs]
+            vals = [nan_if_none(r["mean"].get(m)) for r in runs]
             valid = [v for v in vals if not math.isnan(v)]
             per_metric[m] = {"mean": float(np.mean(valid)) if valid else math.nan,
                              "std": float(np.std(valid)) if valid else math.nan,
@@ -64,7 +65,7 @@ def write_table1(out: Path, found: dict[str, list[dict[str, Any]]], *, title: st
     (out / "table1.md").write_text(
         f"# {header}\n\nMean ± std over folds {folds} of the per-fold test means "
         f"(whole images, no post-processing; validation split carved from the training folds).\n\n{md}")
-    (out / "table1.json").write_text(json.dumps({"folds": folds, "summary": summary}, indent=1))
+    (out / "table1.json").write_text(dumps({"folds": folds, "summary": summary}, indent=1))
     with (out / "table1.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["method", *[f"{m}_{s}" for m in TABLE1_METRICS for s in ("mean", "std")], "n_folds"])

@@ -28,6 +28,7 @@ from toposeg.data import Case
 from toposeg.engine.checkpoint import load_checkpoint
 from toposeg.engine.stage import StageSpec, run_stage
 from toposeg.engine.trainer import seed_everything
+from toposeg.reports.serialize import dumps
 from toposeg.reports.tables import METRICS
 
 
@@ -165,7 +166,7 @@ def run_fold(cfg: Config, *, data_root: Optional[str], out: Path, fold: int, see
     result = {"method": cfg.name, "fold": fold, "seed": seed, "n_test": len(rows), "finetune": summary,
               "mean": _mean_rows(rows), "per_case": rows}
     tmp = result_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
+    tmp.write_text(dumps(result, indent=1))
     os.replace(tmp, result_file)
     shown = ("dice", "cldice", "betti0_error", "betti1_error", "voi", "are")
     log(f"{cfg.name} fold {fold}: test " + ", ".join(f"{k}={result['mean'][k]:.4f}" for k in shown if k in result["mean"]))

@@ -10,7 +10,6 @@ validation metric, ``final.pt`` the model after the last step (its presence mark
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import random
 import time
@@ -23,6 +22,7 @@ import torch
 from torch import nn
 
 from toposeg.engine.checkpoint import load_checkpoint, save_checkpoint
+from toposeg.reports.serialize import dumps
 
 Batch = dict[str, torch.Tensor]
 
@@ -187,7 +187,7 @@ def run_stage(
             state["history"].append(entry)
             if is_main:
                 with log_file.open("a") as fh:
-                    fh.write(json.dumps(entry) + "\n")
+                    fh.write(dumps(entry) + "\n")
             if spec.checkpoint_every and state["step"] % spec.checkpoint_every == 0:
                 write(last)
     except KeyboardInterrupt:

@@ -22,18 +22,6 @@ METRICS: dict[str, tuple[str, bool]] = {
 Summary = Mapping[str, Mapping[str, float]]  # metric -> {"mean", "std", "n_valid"}
 
 
-def summarize(rows: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
-    """NaN-aware mean/std/n_valid per metric over per-case rows."""
-    out: dict[str, dict[str, float]] = {}
-    for key in rows[0] if rows else ():
-        vals = [float(r[key]) for r in rows if not math.isnan(float(r[key]))]
-        n = len(vals)
-        mean = sum(vals) / n if n else math.nan
-        std = math.sqrt(sum((v - mean) ** 2 for v in vals) / n) if n else math.nan
-        out[key] = {"mean": mean, "std": std, "n_valid": n, "n": len(rows)}
-    return out
-
-
 def markdown_table(results: Mapping[str, Summary], metrics: Sequence[str], *, digits: int = 3) -> str:
     """One row per method, ``mean ± std`` per metric, best mean of each column in bold."""
     unknown = [m for m in metrics if m not in METRICS]
