@@ -24,3 +24,11 @@ def test_ci_runs_the_readme_test_command():
 def test_package_requirement_is_a_range_not_a_pin():
     text = (ROOT / "pyproject.toml").read_text()
     assert '"torch>=2.1"' in text and "torch==" not in text
+
+
+def test_readme_python_example_runs():
+    text = (ROOT / "README.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["loss"].ndim == 0 and namespace["loss"].item() > 0
