@@ -35,21 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from toposeg._checks import check_binary, describe
+from toposeg.topology._inputs import as_mask
 
 KINDS = ("junction", "end", "path")
-
-
-def as_mask(x: Any, name: str) -> np.ndarray:
-    """A single 2D/3D binary mask (NumPy array or tensor) as a bool NumPy array."""
-    if type(x).__module__.startswith("torch"):
-        x = x.detach().cpu().numpy()
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray or torch.Tensor, got {describe(x)}")
-    if x.ndim not in (2, 3):
-        raise ValueError(f"{name} must be a single 2D (H, W) or 3D (D, H, W) mask, got shape {x.shape}")
-    check_binary(x, name)
-    return x.astype(bool, copy=False)
 
 
 def _import(module: str) -> Any:

@@ -5,25 +5,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from toposeg.graph.extract import as_mask
+from toposeg.reports._inputs import named_masks
+from toposeg.topology._inputs import as_mask
 
 ROUTE_COLOURS = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6")
-
-
-def _named(preds: Any) -> dict[str, np.ndarray]:
-    if isinstance(preds, Mapping):
-        items = list(preds.items())
-    elif isinstance(preds, (list, tuple)):
-        items = [(f"prediction {i + 1}" if len(preds) > 1 else "prediction", p) for i, p in enumerate(preds)]
-    else:
-        items = [("prediction", preds)]
-    if not items:
-        raise ValueError("preds must contain at least one prediction, got none")
-    return {str(k): as_mask(v, f"preds[{k!r}]") for k, v in items}
 
 
 def _image_rgb(image: Optional[np.ndarray], shape: tuple) -> np.ndarray:
@@ -89,7 +78,7 @@ def route_figure(image: Optional[np.ndarray], gt: Any, preds: Any, path: Union[s
     g = as_mask(gt, "gt")
     if g.ndim != 2:
         raise ValueError(f"route_figure draws 2D masks only, got gt of shape {g.shape}")
-    named = _named(preds)
+    named = named_masks(preds)
     for name, p in named.items():
         if p.shape != g.shape:
             raise ValueError(f"prediction {name!r} has shape {p.shape}, ground truth has {g.shape}")

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from toposeg.graph.extract import as_mask
+from toposeg.reports._inputs import named_masks
+from toposeg.topology._inputs import as_mask
 
 FORMATS = ("ply", "obj", "stl")
 
@@ -190,15 +191,7 @@ def colour_components(mask: Any, *, axis: int = 0, connectivity: int = 26) -> tu
 
 
 def _named_volumes(gt: Any, preds: Any) -> dict[str, np.ndarray]:
-    if isinstance(preds, Mapping):
-        items = list(preds.items())
-    elif isinstance(preds, (list, tuple)):
-        items = [(f"prediction {i + 1}" if len(preds) > 1 else "prediction", p) for i, p in enumerate(preds)]
-    else:
-        items = [("prediction", preds)]
-    vols = {"ground truth": as_mask(gt, "gt")}
-    for name, p in items:
-        vols[str(name)] = as_mask(p, f"prediction {name!r}")
+    vols = {"ground truth": as_mask(gt, "gt"), **named_masks(preds)}
     for name, v in vols.items():
         if v.ndim != 3:
             raise ValueError(f"{name}: the panel needs 3D masks (D, H, W), got shape {v.shape}")
