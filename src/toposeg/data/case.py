@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 
 @dataclass(frozen=True)
 class Case:
-    """``image`` is float32 ``(C, *S)``; ``label`` is bool ``(*S)``."""
+    """One image or volume with its binary label.
+
+    ``image`` is float32 ``(C, *S)``; ``label`` is bool ``(*S)``. ``meta`` holds optional
+    extra facts (e.g. ``"betti"`` for synthetic cases, ``"source"`` for files read from disk);
+    it defaults to an empty dict so ``Case(id=..., image=..., label=...)`` keeps working.
+    """
 
     id: str
     image: np.ndarray
     label: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if self.image.ndim != self.label.ndim + 1 or self.image.shape[1:] != self.label.shape:

@@ -1,0 +1,235 @@
+"""Loaders for image/label pairs on disk: ``folder``, ``isbi2012`` and ``roads``.
+
+All return a :class:`~toposeg.data.lazy.LazyCases`: files are listed and paired when the
+dataset is opened (so missing folders and unpaired files fail immediately, naming them) and
+read when a case is accessed (so an unreadable file or a shape mismatch fails naming the file).
+Images are returned as float32 in their native intensity range (no normalisation: that is the
+training pipeline's job, see :mod:`toposeg.data.transforms`).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from toposeg.data.case import Case
+from toposeg.data.labels import FOREGROUND_RULES, binarize
+from toposeg.data.lazy import LazyCases
+from toposeg.io import EXTENSIONS, extension, read_array, stem
+
+RASTER = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+def _as_root(root, kind: str) -> Path:
+    if root is None:
+        raise ValueError(f"open_dataset({kind!r}) needs a data root folder, got root=None")
+    path = Path(root)
+    if not path.exists():
+        raise FileNotFoundError(f"{kind}: data root not found: {path}")
+    return path
+
+
+def _check_rule(foreground: str) -> None:
+    if foreground not in FOREGROUND_RULES:
+        raise ValueError(f"foreground must be one of {list(FOREGROUND_RULES)}, got {foreground!r}")
+
+
+def list_images(folder: Path, what: str) -> dict[str, Path]:
+    """Supported image files in ``folder`` by stem (hidden files and other types are ignored)."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{what} folder not found: {folder}")
+    found: dict[str, Path] = {}
+    clashes = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or not p.is_file() or extension(p) not in EXTENSIONS:
+            continue
+        if stem(p) in found:
+            clashes.append(f"{found[stem(p)].name} / {p.name}")
+        found[stem(p)] = p
+    if clashes:
+        raise ValueError(f"{folder}: several files share a name: {', '.join(clashes)}")
+    if not found:
+        raise ValueError(f"{folder}: no image files found (supported: {', '.join(EXTENSIONS)})")
+    return found
+
+
+def _short(names: Sequence[str], limit: int = 10) -> str:
+    names = list(names)
+    more = f" ... (+{len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def pair_files(images: dict[str, Path], labels: dict[str, Path], where: str) -> list[tuple[str, Path, Path]]:
+    """(id, image path, label path) for every stem present in both; otherwise a ValueError that
+    lists the unpaired files."""
+    lonely_i = sorted(set(images) - set(labels))
+    lonely_l = sorted(set(labels) - set(images))
+    if lonely_i or lonely_l:
+        parts = []
+        if lonely_i:
+            parts.append(f"images without a label: {_short([images[k].name for k in lonely_i])}")
+        if lonely_l:
+            parts.append(f"labels without an image: {_short([labels[k].name for k in lonely_l])}")
+        raise ValueError(f"{where}: unpaired files; " + "; ".join(parts))
+    return [(k, images[k], labels[k]) for k in sorted(images)]
+
+
+def arrange(image: np.ndarray, label: np.ndarray, image_path, label_path) -> tuple[np.ndarray, np.ndarray]:
+    """Bring a raw image/label pair to ``(C, *S)`` / ``(*S)``.
+
+    Accepted: image ``(*S)`` (one channel), ``(C, *S)``, or channels-last ``(*S, 3|4)`` for 2D
+    raster files (alpha dropped); a raster label saved as grey RGB(A) is reduced to one channel.
+    """
+    if label.ndim == 3 and label.shape[-1] in (3, 4) and extension(label_path) in RASTER:
+        rgb = label[..., :3]
+        if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
+            raise ValueError(f"{label_path}: label is a colour image {label.shape}; expected a grey mask")
+        label = rgb[..., 0]
+    if image.shape == label.shape:
+        image = image[None]
+    elif image.ndim == label.ndim + 1 and image.shape[1:] == label.shape:
+        pass
+    elif (image.ndim == label.ndim + 1 and image.shape[:-1] == label.shape and image.shape[-1] in (3, 4)
+          and extension(image_path) in RASTER):
+        image = np.moveaxis(image[..., :3], -1, 0)
+    else:
+        raise ValueError(
+            f"{image_path}: image shape {image.shape} does not match label {Path(label_path).name} "
+            f"shape {label.shape}"
+        )
+    if label.ndim not in (2, 3):
+        raise ValueError(f"{label_path}: label must be 2D or 3D, got shape {label.shape}")
+    return np.ascontiguousarray(image, dtype=np.float32), label
+
+
+def read_pair(case_id: str, image_path: Path, label_path: Path, foreground: str) -> Case:
+    image, label = arrange(read_array(image_path), read_array(label_path), image_path, label_path)
+    return Case(id=case_id, image=image, label=binarize(label, foreground, name=str(label_path)),
+                meta={"image_path": str(image_path), "label_path": str(label_path)})
+
+
+def _read_indexed(pairs: list[tuple[str, Path, Path]], foreground: str, i: int) -> Case:
+    return read_pair(*pairs[i], foreground)
+
+
+def open_folder(root, *, foreground: str = "nonzero", image_dir: str = "image", label_dir: str = "label") -> LazyCases:
+    """Any folder with ``image/`` and ``label/`` subfolders of files matched by name (stem):
+    PNG/JPEG, TIFF, NIfTI, NumPy. ``foreground``: ``"nonzero"`` | ``"bright"`` | ``"dark"``
+    (see :func:`toposeg.data.labels.binarize`)."""
+    root = _as_root(root, "folder")
+    _check_rule(foreground)
+    for sub, what in ((image_dir, "image"), (label_dir, "label")):
+        if not (root / sub).is_dir():
+            raise FileNotFoundError(f"{what} folder not found: {root / sub}")
+    pairs = pair_files(list_images(root / image_dir, "image"), list_images(root / label_dir, "label"), str(root))
+    return LazyCases([p[0] for p in pairs], partial(_read_indexed, pairs, foreground), description=f"folder {root}")
+
+
+# ---------------------------------------------------------------- ISBI 2012
+
+
+def _tiff_stack_shape(path: Path) -> tuple[int, ...]:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tf:
+            shape = tuple(tf.series[0].shape)
+    except Exception as exc:
+        raise ValueError(f"{path}: could not read TIFF ({type(exc).__name__}: {exc})") from exc
+    return shape if len(shape) == 3 else (1,) + shape
+
+
+def _read_tiff_section(path: Path, index: int, n: int) -> np.ndarray:
+    import tifffile
+
+    try:
+        arr = tifffile.imread(path)  # series 0: (N, H, W); a whole ISBI stack is ~8 MB
+        arr = arr[index] if n > 1 or arr.ndim == 3 else arr
+    except Exception as exc:
+        raise ValueError(f"{path}: could not read section {index} ({type(exc).__name__}: {exc})") from exc
+    return np.asarray(arr)
+
+
+def _read_isbi_tiff(volume: Path, labels: Path, n: int, foreground: str, i: int) -> Case:
+    image = _read_tiff_section(volume, i, n).astype(np.float32)
+    label = _read_tiff_section(labels, i, n)
+    return Case(id=f"{i:02d}", image=image[None], label=binarize(label, foreground, name=str(labels)),
+                meta={"image_path": str(volume), "label_path": str(labels), "section": i})
+
+
+def open_isbi2012(root, *, layout: str = "auto", volume: str = "train-volume.tif", labels: str = "train-labels.tif",
+                  foreground: str = "dark") -> LazyCases:
+    """ISBI 2012 EM membranes: multi-page TIFF stacks (``train-volume.tif`` and
+    ``train-labels.tif``, one case per section, ids ``"00"``, ``"01"``...) or PNG folders
+    (``image/NN.png``, ``label/NN.png``, ids = file stems). Membranes are the dark label
+    (``label < 128``), so ``foreground="dark"``. ``layout``: ``"auto"`` | ``"tiff"`` | ``"png"``."""
+    root = _as_root(root, "isbi2012")
+    _check_rule(foreground)
+    if layout not in ("auto", "tiff", "png"):
+        raise ValueError(f"layout must be 'auto', 'tiff' or 'png', got {layout!r}")
+    vol, lab = root / volume, root / labels
+    if layout == "auto":
+        layout = "tiff" if vol.is_file() else "png" if (root / "image").is_dir() else ""
+        if not layout:
+            raise FileNotFoundError(f"isbi2012: {root} has neither {volume} nor an image/ folder")
+    if layout == "png":
+        return open_folder(root, foreground=foreground)
+    for p in (vol, lab):
+        if not p.is_file():
+            raise FileNotFoundError(f"isbi2012: {p} not found")
+    sv, sl = _tiff_stack_shape(vol), _tiff_stack_shape(lab)
+    if sv != sl:
+        raise ValueError(f"{lab}: label stack shape {sl} does not match {vol.name} shape {sv}")
+    n = sv[0]
+    return LazyCases([f"{i:02d}" for i in range(n)], partial(_read_isbi_tiff, vol, lab, n, foreground),
+                     description=f"isbi2012 {root}")
+
+
+# ---------------------------------------------------------------- Massachusetts Roads
+
+
+def _blank_fraction(path: Path, blank_value: float) -> float:
+    image = read_array(path)
+    if image.ndim == 3 and image.shape[-1] in (3, 4):
+        return float(np.all(image[..., :3] == blank_value, axis=-1).mean())
+    return float((image == blank_value).mean())
+
+
+def _read_road(pairs: list[tuple[str, Path, Path]], foreground: str, i: int) -> Case:
+    case = read_pair(*pairs[i], foreground)
+    if case.image.shape[0] != 3 or case.label.ndim != 2:
+        raise ValueError(f"{pairs[i][1]}: expected a 2D RGB image, got image {case.image.shape}")
+    return case
+
+
+def open_roads(root, *, split: Optional[str] = "train", foreground: str = "bright",
+               max_blank: Optional[float] = None, blank_value: float = 255) -> LazyCases:
+    """Massachusetts Roads: RGB TIFF/PNG tiles with masks (3 input channels, label = mask >= 128).
+
+    Layouts: ``image/`` + ``label/`` under ``root`` (folder format), or the original
+    ``[tiff/]{split}/`` + ``[tiff/]{split}_labels/`` (``split``: ``"train"``, ``"val"``,
+    ``"test"``). ``max_blank``: skip tiles whose fraction of blank pixels (all channels equal to
+    ``blank_value``, white no-data areas) exceeds it, as the paper does (e.g. ``0.1``); this
+    reads every image once when the dataset is opened. ``None`` keeps all tiles."""
+    root = _as_root(root, "roads")
+    _check_rule(foreground)
+    if max_blank is not None and not 0.0 <= float(max_blank) <= 1.0:
+        raise ValueError(f"max_blank must be in [0, 1] or None, got {max_blank!r}")
+    if (root / "image").is_dir():
+        img_dir, lab_dir = root / "image", root / "label"
+    else:
+        base = root / "tiff" if (root / "tiff").is_dir() else root
+        img_dir, lab_dir = base / str(split), base / f"{split}_labels"
+        if not img_dir.is_dir():
+            raise FileNotFoundError(f"roads: found neither {root / 'image'} nor {img_dir}")
+    if not lab_dir.is_dir():
+        raise FileNotFoundError(f"label folder not found: {lab_dir}")
+    pairs = pair_files(list_images(img_dir, "image"), list_images(lab_dir, "label"), str(root))
+    if max_blank is not None:
+        pairs = [p for p in pairs if _blank_fraction(p[1], blank_value) <= max_blank]
+        if not pairs:
+            raise ValueError(f"roads: every tile in {img_dir} is more than {max_blank:.0%} blank")
+    return LazyCases([p[0] for p in pairs], partial(_read_road, pairs, foreground), description=f"roads {img_dir}")

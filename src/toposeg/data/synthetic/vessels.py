@@ -1,0 +1,124 @@
+"""Vessel trees in 2D (retina-like) and 3D (coronary-like): one tree generator for any ``ndim``.
+
+Label: the union of balls along branching random-walk centre lines whose radius tapers from
+2-3.5 px down to the smallest connected radius (1-2 px wide). Trees start on the border; trees
+of different roots cross each other (loops in 2D, as in retinal images where arteries cross
+veins). Image: contrast fades with the radius, short occluded stretches (stenoses, crossings
+in shadow, imaging gaps) drop the contrast *in the image only*, plus structured background,
+distractor blobs, blur and noise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from toposeg.data.synthetic._render import (
+    Size, draw_balls, finish, min_radius, perpendicular, random_unit, resolve_size, smooth_field, thin_out,
+)
+
+_STEP = 0.5
+
+
+def _border_start(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """A start point on a random face and a direction pointing inwards."""
+    ndim = len(shape)
+    axis = int(rng.integers(ndim))
+    high = bool(rng.integers(2))
+    p = np.array([rng.uniform(0.2, 0.8) * (s - 1) for s in shape])
+    p[axis] = shape[axis] - 1.0 if high else 0.0
+    d = random_unit(rng, ndim) * 0.5
+    d[axis] = -1.0 if high else 1.0
+    return p, d / np.linalg.norm(d)
+
+
+def vessel_tree(
+    rng: np.random.Generator, shape: tuple[int, ...], *, n_roots: tuple[int, int] = (2, 4),
+    root_radius: tuple[float, float] = (2.0, 3.5), max_depth: int = 3, curvature: float = 0.08,
+    gap_prob: float = 0.6,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Label (bool) and image contrast map (float in [0, 1]) of a vessel forest in ``shape``."""
+    ndim = len(shape)
+    rmin = min_radius(ndim)
+    label = np.zeros(shape, bool)
+    contrast = np.zeros(shape, float)
+    size = float(max(shape))
+    stack = []
+    for _ in range(int(rng.integers(n_roots[0], n_roots[1] + 1))):
+        p, d = _border_start(rng, shape)
+        stack.append((p, d, rng.uniform(*root_radius), 0))
+    hi = np.array(shape) - 1.0
+    while stack:
+        p, d, r0, depth = stack.pop()
+        length = rng.uniform(0.6, 1.0) * size * (0.7 ** depth)
+        n = max(int(length / _STEP), 2)
+        # angular random walk of the unit direction (plain floats: fast for short vectors)
+        dv, rows = d.tolist(), []
+        for e in rng.normal(0.0, curvature, (n, ndim)).tolist():
+            dv = [a + b for a, b in zip(dv, e)]
+            norm = math.sqrt(sum(a * a for a in dv))
+            dv = [a / norm for a in dv]
+            rows.append(dv)
+        dirs = np.asarray(rows)
+        pts_all = p + _STEP * np.cumsum(dirs, axis=0)
+        outside = np.nonzero(((pts_all < 0) | (pts_all > hi)).any(axis=1))[0]
+        m = int(outside[0]) if outside.size else n
+        pts = pts_all[:m]
+        rad = np.maximum(r0 * (1.0 - 0.65 * np.arange(m) / n), rmin)
+        n_forks = int(rng.integers(1, 3)) if depth < max_depth else 0
+        for i in sorted(set(rng.integers(n // 5, max(n // 5 + 1, n - 2), n_forks).tolist())):
+            if i >= m:
+                continue
+            angle = rng.uniform(0.5, 1.1)
+            child = np.cos(angle) * dirs[i] + np.sin(angle) * perpendicular(rng, dirs[i])
+            stack.append((pts[i].copy(), child / np.linalg.norm(child), max(rad[i] * 0.8, rmin), depth + 1))
+        if len(pts) < 2:
+            continue
+        pts_a, rad_a = pts, rad
+        # image contrast: thin is faint; an occluded stretch (a gap in the image, not the label)
+        c = np.clip(0.15 + 0.35 * rad_a, 0.0, 1.0) * rng.uniform(0.7, 1.0)
+        if rng.random() < gap_prob:
+            centre = rng.uniform(0.2, 0.95) * len(c)
+            half = rng.uniform(1.5, 4.0) / _STEP
+            c[np.abs(np.arange(len(c)) - centre) < half] *= rng.uniform(0.0, 0.2)
+        keep = thin_out(pts_a, rad_a)
+        draw_balls(label, contrast, pts_a[keep], rad_a[keep], c[keep])
+    return label, contrast
+
+
+def _blobs(rng: np.random.Generator, shape: tuple[int, ...], n: int, radius: tuple[float, float]) -> np.ndarray:
+    out = np.zeros(shape, float)
+    dummy = np.zeros(shape, bool)
+    centres = np.array([[rng.uniform(0, s - 1) for s in shape] for _ in range(n)]).reshape(n, len(shape))
+    draw_balls(dummy, out, centres, rng.uniform(*radius, n), rng.uniform(0.3, 1.0, n))
+    return out
+
+
+def vessels(ndim: int, size: Size, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    name = f"vessels{ndim}d"
+    shape = resolve_size(size, ndim, name, default_ratio=(72 / 128,) if ndim == 3 else ())
+    rng = np.random.default_rng(seed)
+    if ndim == 2:
+        label, contrast = vessel_tree(rng, shape)
+    else:
+        label, contrast = vessel_tree(rng, shape, n_roots=(2, 3), root_radius=(2.0, 3.0), curvature=0.05)
+    s = float(max(shape))
+    background = 0.35 * smooth_field(rng, shape, s / 8) + 0.12 * smooth_field(rng, shape, s / 40)
+    if ndim == 3:  # a bright blood pool (chamber) next to the vessels, as in cardiac CT
+        background += 0.8 * np.clip(smooth_field(rng, shape, s / 6) - 0.4, 0, None)
+    distractors = _blobs(rng, shape, int(rng.integers(3, 9)), (1.5, 4.0))
+    signal = contrast * 0.9 + 0.35 * distractors * (1 - label)
+    image = background + signal if ndim == 3 else background - signal  # dark vessels in fundus images
+    return finish(image, rng, blur=1.0 if ndim == 2 else 0.8, noise=rng.uniform(0.12, 0.2)), label
+
+
+def vessels2d(size: Size = 128, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """One retina-like 2D vessel image ``(1, H, W)`` float32 (z-scored) and its bool label."""
+    return vessels(2, size, seed)
+
+
+def vessels3d(size: Size = 128, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """One coronary-like 3D volume ``(1, D, H, W)``; an int ``size`` s gives ``(round(0.5625 s), s, s)``,
+    i.e. 72 x 128 x 128 by default."""
+    return vessels(3, size, seed)
