@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
+import sys
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
@@ -27,26 +26,8 @@ from torch.utils.data import DataLoader
 
 from toposeg.data import PatchDataset, make_synthetic
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def metadata() -> dict:
-    import skimage
-
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    except OSError:  # pragma: no cover
-        commit = "unknown"
-    cpu = "unknown"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:  # pragma: no cover
-        pass
-    return {"commit": commit, "torch": torch.__version__, "numpy": np.__version__, "skimage": skimage.__version__,
-            "python": platform.python_version(), "device": f"CPU ({cpu})", "threads": torch.get_num_threads()}
+sys.path.insert(0, str(Path(__file__).parent))
+from _meta import ROOT, metadata  # noqa: E402
 
 
 def _throughput(ds: PatchDataset, workers: int, batch: int, repeats: int) -> float:

@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import scipy
-import skimage
-import torch
 from scipy import ndimage
 
 from toposeg.metrics import evaluate_case
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _meta import metadata  # noqa: E402
 
 
 def membranes(shape, n_cells, seed):
@@ -85,16 +83,6 @@ def bench(pred, gt, repeats):
     }
 
 
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
@@ -113,21 +101,8 @@ def main() -> None:
         r = results[name]
         print(f"{name}: total {r['total_s']:.3f} s (without clDice {r['total_without_cldice_s']:.3f} s) "
               + ", ".join(f"{k} {v:.3f}" for k, v in r["per_metric_s"].items()))
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
-                                    cwd=Path(__file__).parent, check=True).stdout.strip())
-    except (OSError, subprocess.CalledProcessError):
-        commit, dirty = "unknown", None
-    meta = {
-        "commit": commit, "dirty_tree": dirty, "device": f"CPU, {os.cpu_count()} cores ({cpu_name()})",
-        "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-        "numpy": np.__version__, "scipy": scipy.__version__, "skimage": skimage.__version__,
-        "torch": torch.__version__, "load_average_1_5_15min": list(os.getloadavg()),
-        "timer": "time.perf_counter, median over repeats after 1 warm-up",
-        "note": "machine shared with other jobs; clDice time is the two exact skeletons (toposeg.skeleton)",
-    }
+    meta = metadata(timer="time.perf_counter, median over repeats after 1 warm-up",
+                    note="clDice time is the two exact skeletons (toposeg.skeleton)")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
