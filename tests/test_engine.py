@@ -61,6 +61,8 @@ def test_killed_stage_resumes_to_the_same_result(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_stage(model, build_loss("bce_dice"), killed_at_6, _spec(), tmp_path / "resumed", log=lambda s: None)
     assert load_checkpoint(tmp_path / "resumed" / "last.pt")["extra"]["state"]["step"] == 6
+    with pytest.raises(ValueError, match="holds a run interrupted at step 6; pass --resume to continue it"):
+        run_stage(_model(), build_loss("bce_dice"), _sampler, _spec(), tmp_path / "resumed", resume=False)
     messages = []
     fresh = _model()
     torch.manual_seed(123)  # RNG state must come from the checkpoint, not from here

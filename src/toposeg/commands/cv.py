@@ -20,6 +20,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_seed(parser)
     add_device(parser)
     add_set(parser)
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run in --out (finished stages are always reused)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -43,5 +45,5 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--methods {args.methods!r} matches none of the configs {paths}")
     with distributed_session(resolve_device(args.device)) as device:
         run_cv(configs, data_root=args.data_root, out=Path(args.out), folds=parse_folds(args.folds),
-               seed=args.seed, device=device, progress=not args.no_progress)
+               seed=args.seed, device=device, progress=not args.no_progress, resume=args.resume)
     return 0

@@ -19,6 +19,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_seed(parser)
     add_device(parser)
     add_set(parser)
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run in --out (finished stages are always reused)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -32,5 +34,5 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.set)
     with distributed_session(resolve_device(args.device)) as device:
         run_fold(cfg, data_root=args.data_root, out=Path(args.out), fold=args.fold, seed=args.seed,
-                 device=device, progress=not args.no_progress)
+                 device=device, progress=not args.no_progress, resume=args.resume)
     return 0

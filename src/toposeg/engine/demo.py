@@ -4,6 +4,7 @@ steps, evaluate both on held-out synthetic images at whole-image size, write tab
 from __future__ import annotations
 
 import copy
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -77,6 +78,8 @@ def _evaluate(model: torch.nn.Module, cases: list[Case], device: str) -> tuple[l
 def run_demo(cfg: DemoConfig, out: Path, log: Callable[[str], None] = print) -> dict:
     """Run the whole demo; returns the results written to ``out/results.json``."""
     out = Path(out)
+    for folder in ("pretrain", "finetune_bce_dice", "finetune_shpm"):  # a demo always starts afresh
+        shutil.rmtree(out / folder, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     seed_everything(cfg.seed)

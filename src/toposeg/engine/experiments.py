@@ -81,7 +81,7 @@ def write_table1(out: Path, found: dict[str, list[dict[str, Any]]], *, title: st
 
 
 def run_cv(configs: Sequence[Config], *, data_root: Optional[str], out: Path, folds: Sequence[int], seed: int,
-           device: str, progress: bool = True, log: Callable[[str], None] = print) -> Path:
+           device: str, progress: bool = True, resume: bool = False, log: Callable[[str], None] = print) -> Path:
     """Run every config on every fold (finished ones are skipped), then write the tables and figure."""
     from toposeg.engine.protocol import run_fold
 
@@ -90,7 +90,8 @@ def run_cv(configs: Sequence[Config], *, data_root: Optional[str], out: Path, fo
         raise ValueError(f"config names must be unique (they name the run folders), got {names}")
     for k in folds:
         for cfg in configs:
-            run_fold(cfg, data_root=data_root, out=out, fold=k, seed=seed, device=device, progress=progress, log=log)
+            run_fold(cfg, data_root=data_root, out=out, fold=k, seed=seed, device=device, progress=progress,
+                     resume=resume, log=log)
     found = collect(out, names, folds)
     path = write_table1(out, found, title=f"Table 1: {configs[0].data.kind}")
     _figure5(out, configs, folds[0], data_root)

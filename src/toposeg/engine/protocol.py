@@ -86,7 +86,8 @@ def _write_rows(path: Path, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def run_fold(cfg: Config, *, data_root: Optional[str], out: Path, fold: int, seed: int = 0,
-             device: str = "cpu", progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+             device: str = "cpu", progress: bool = True, resume: bool = False,
+             log: Callable[[str], None] = print) -> dict[str, Any]:
     """Pre-train (or reuse), fine-tune, and test one fold; returns the test summary."""
     from toposeg.data import open_dataset
     from toposeg.data.patches import PatchDataset
@@ -138,7 +139,7 @@ def run_fold(cfg: Config, *, data_root: Optional[str], out: Path, fold: int, see
     pre = StageSpec(name=f"fold {fold} pre-train", steps=t.pretrain.steps, lr=t.pretrain.lr,
                     optimizer=t.pretrain.optimizer, config=json.loads(json.dumps(shared)), **common)
     run_stage(model, build_loss("bce_dice"), batches(t.pretrain.steps, seed), pre, out / f"fold{fold}" / "pretrain",
-              device=device, is_main=is_main, log=log)
+              device=device, is_main=is_main, resume=resume, log=log)
     _barrier(world)
 
     def validate(m: nn.Module) -> dict[str, float]:
@@ -152,7 +153,7 @@ def run_fold(cfg: Config, *, data_root: Optional[str], out: Path, fold: int, see
                    config=json.loads(json.dumps({**to_dict(cfg), "seed": seed, "fold": fold})), **common)
     loss = build_loss(cfg.method.loss, **cfg.method.params)
     summary = run_stage(model, loss, batches(t.finetune.steps, seed + 1), ft, method_dir, validate=validate,
-                        device=device, is_main=is_main, log=log)
+                        device=device, is_main=is_main, resume=resume, log=log)
     _barrier(world)
     if not is_main:
         return {}

@@ -93,9 +93,14 @@ def run_stage(
     validate: Optional[Callable[[nn.Module], dict[str, float]]] = None,
     device: str | torch.device = "cpu",
     is_main: bool = True,
+    resume: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train ``model`` in place for ``spec.steps`` steps (resuming from ``stage_dir/last.pt``)."""
+    """Train ``model`` in place for ``spec.steps`` steps.
+
+    A finished stage (``final.pt``) is loaded and skipped. An interrupted one (``last.pt``
+    without ``final.pt``) is continued with ``resume=True`` and refused otherwise.
+    """
     from tqdm.auto import tqdm
 
     if spec.amp not in _AMP:
@@ -117,6 +122,10 @@ def run_stage(
         optimizer, mode="max" if spec.higher_is_better else "min",
         factor=spec.plateau_factor, patience=spec.plateau_patience) if spec.plateau else None)
     state: dict[str, Any] = {"step": 0, "best": None, "best_step": None, "history": []}
+    if last.is_file() and not resume:
+        step = load_checkpoint(last)["extra"]["state"]["step"]
+        raise ValueError(f"{stage_dir} holds a run interrupted at step {step}; "
+                         "pass --resume to continue it, or use another output folder")
     if last.is_file():
         payload = load_checkpoint(last, map_location=device)
         extra = payload["extra"]
