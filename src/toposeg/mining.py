@@ -4,25 +4,49 @@
 ``neg`` are hard pixels the prediction wrongly claims (they should go down). The hard set of
 the paper is ``H = pos | neg``.
 
-Tensors are ``(N, C, *S)`` with 2 or 3 spatial dims; channels are mined independently.
+Tensors are ``(N, C, *S)`` with 2 or 3 spatial dims; every sample and channel is mined
+independently (each channel is treated as its own binary foreground; the losses decide which
+channels are foreground classes, see :mod:`toposeg.losses`).
+
+Miners (``p_t = prob > threshold``):
+
+* :func:`thpm` (eq. 3): ``H = p_t XOR y``.
+* :func:`phpm` (eq. 4-5): birth/death pixels of the cubical persistence pairs of
+  ``p_f = p`` where ``p_t != y`` else ``y``, superlevel filtration (foreground 8/26-connected),
+  restricted to misclassified pixels.
+* :func:`shpm` (eq. 6-8): skeleton pixels of the ground truth the prediction misses, and skeleton
+  pixels of the prediction outside the ground truth.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, Optional
 
+import numpy as np
 import torch
 
-from toposeg._checks import check_batched, check_binary, check_probabilities, check_same_shape, check_threshold
+from toposeg._checks import check_batched, describe, check_binary, check_probabilities, check_same_shape, check_threshold
 from toposeg.skeleton import skeletonize
 
 
 def _prepare(prob: torch.Tensor, target: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
     check_batched(prob, "prob")
+    if not prob.is_floating_point():
+        raise TypeError(f"prob must be a floating-point tensor of probabilities, got dtype {prob.dtype}")
+    if not isinstance(target, torch.Tensor):
+        raise TypeError(f"target must be a torch.Tensor shaped like prob, got {describe(target)}")
     check_same_shape(prob, target, ("prob", "target"))
     check_probabilities(prob, "prob")
     check_binary(target, "target")
     return prob.detach() > check_threshold(threshold), target.bool()
+
+
+def _check_workers(workers: Optional[int]) -> Optional[int]:
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
+    return workers
 
 
 def _skeleton_per_channel(mask: torch.Tensor, backend: str) -> torch.Tensor:
@@ -57,11 +81,90 @@ def shpm(
             ground-truth skeleton never changes during training, so it can be computed once.
     """
     pred, y = _prepare(prob, target, threshold)
-    if target_skeleton is None:
-        sy = _skeleton_per_channel(y, backend)
-    else:
-        check_same_shape(target_skeleton, target, ("target_skeleton", "target"))
-        check_binary(target_skeleton, "target_skeleton")
-        sy = target_skeleton.bool().to(y.device)
+    if target_skeleton is None:  # one batched call for both skeletons
+        both = _skeleton_per_channel(torch.cat([y, pred]), backend)
+        sy, sp = both[: y.shape[0]], both[y.shape[0]:]
+        return sy & ~pred, sp & ~y
+    if not isinstance(target_skeleton, torch.Tensor):
+        raise TypeError(f"target_skeleton must be a bool torch.Tensor shaped like target, got {describe(target_skeleton)}")
+    check_same_shape(target_skeleton, target, ("target_skeleton", "target"))
+    check_binary(target_skeleton, "target_skeleton")
+    sy = target_skeleton.bool().to(y.device)
     sp = _skeleton_per_channel(pred, backend)
     return sy & ~pred, sp & ~y
+
+
+def _phpm_single(p: np.ndarray, pt: np.ndarray, y: np.ndarray, dims: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    from toposeg.topology.persistence import critical_pixels
+
+    wrong = pt != y
+    if not wrong.any():
+        empty = np.zeros(p.shape, dtype=bool)
+        return empty, empty
+    p_f = np.where(wrong, p.astype(np.float64), y.astype(np.float64))  # eq. 4
+    hard = critical_pixels(p_f, dims=dims, superlevel=True) & wrong  # eq. 5, misclassified only
+    return hard & y, hard & ~y
+
+
+@torch.no_grad()
+def phpm(
+    prob: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    threshold: float = 0.5,
+    dims: Iterable[int] = (0, 1),
+    workers: Optional[int] = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 4-5: persistent-homology hard pixels.
+
+    ``p_f = p`` where ``p_t != y`` else ``y`` (true positives clamped to 1, true negatives to 0);
+    ``H`` = birth and death pixels of the finite cubical persistence pairs of ``p_f`` in the
+    homology dimensions ``dims``, keeping only misclassified pixels. The filtration is by
+    superlevel sets (foreground = high probability), T-construction, so the foreground is
+    8-connected in 2D and 26-connected in 3D (see :mod:`toposeg.topology.persistence`).
+    ``pos`` = hard pixels with ``y = 1`` (missed), ``neg`` = hard pixels with ``y = 0``.
+
+    Args:
+        dims: homology dimensions, a subset of ``{0, .., ndim-1}`` ({1} membranes, {0, 1} roads,
+            {0} 3D vessels in the paper).
+        workers: threads over the ``N * C`` images (the library releases the GIL); default
+            ``min(N * C, os.cpu_count())``.
+    """
+    from toposeg.topology.persistence import _check_dims
+
+    pred, y = _prepare(prob, target, threshold)
+    dims = _check_dims(dims, prob.ndim - 2)
+    workers = _check_workers(workers)
+    p_np = prob.detach().to(torch.float64).cpu().numpy()
+    y_np = y.cpu().numpy()
+    pt_np = pred.cpu().numpy()
+    n, c = p_np.shape[:2]
+    items = [(i, j) for i in range(n) for j in range(c)]
+    pos = np.zeros(p_np.shape, dtype=bool)
+    neg = np.zeros(p_np.shape, dtype=bool)
+
+    def work(item: tuple[int, int]) -> None:
+        i, j = item
+        pos[i, j], neg[i, j] = _phpm_single(p_np[i, j], pt_np[i, j], y_np[i, j], dims)
+
+    n_workers = min(len(items), workers or os.cpu_count() or 1)
+    if n_workers <= 1:
+        for item in items:
+            work(item)
+    else:
+        with ThreadPoolExecutor(max_workers=n_workers) as pool:
+            list(pool.map(work, items))
+    return torch.from_numpy(pos).to(prob.device), torch.from_numpy(neg).to(prob.device)
+
+
+MINERS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {"thpm": thpm, "phpm": phpm, "shpm": shpm}
+
+
+def mine(name: str, prob: torch.Tensor, target: torch.Tensor, **options) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the miner ``name`` (one of :data:`MINERS`)."""
+    if name not in MINERS:
+        raise KeyError(f"unknown miner {name!r}; valid: {sorted(MINERS)}")
+    return MINERS[name](prob, target, **options)
+
+
+__all__ = ["MINERS", "mine", "phpm", "shpm", "thpm"]

@@ -1,28 +1,55 @@
-"""Hard-pixel-mining loss, eq. 1-2: ``BCE + Dice + lam * MSE over the mined hard set H``."""
+"""Hard-pixel-mining losses, eq. 1-2: ``BCE + Dice + lam * MSE over the mined hard set H``.
+
+``thpm_loss`` / ``phpm_loss`` / ``shpm_loss`` (and the modules ``THPMLoss`` / ``PHPMLoss`` /
+``SHPMLoss``) are the three miners of the paper; ``hpm_loss(miner=...)`` is the generic form.
+
+Multi-class rule: with ``activation="softmax"`` and ``C > 1`` channels, channel 0 is the
+background and is not mined; every foreground class ``c >= 1`` is mined one-vs-rest on its own
+probability map ``softmax(input)[:, c]`` against ``target[:, c]`` (one-hot), and the HPM term is
+the mean over the foreground classes. With ``sigmoid`` (or ``None``) every channel is an
+independent binary foreground and is mined, again averaged over channels.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import torch
 from torch import nn
 
 from toposeg import mining
-from toposeg.losses._common import activate, check_loss_inputs
+from toposeg._checks import check_binary, check_same_shape, check_threshold, describe
+from toposeg.losses._common import (
+    activate, check_loss_inputs, check_options, check_weight, expand_mask, foreground, reduce, spatial_dims,
+)
 from toposeg.losses.bce_dice import _bce_dice_per_sample
 
-MINERS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {
-    "thpm": mining.thpm,
-    "shpm": mining.shpm,
-}
+MINERS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = mining.MINERS
 
 
 def hard_pixel_mse(prob: torch.Tensor, target: torch.Tensor, hard: torch.Tensor, reduction: str) -> torch.Tensor:
-    """Eq. 2: mean of ``(p - y)^2`` over the hard pixels; exactly 0 (with a valid graph) when H is empty."""
+    """Eq. 2: mean of ``(p - y)^2`` over the hard pixels, per channel, then averaged over channels.
+
+    ``reduction="mean"``: one average over all hard pixels of the batch (per channel);
+    ``"none"``: ``(N,)``, one average per sample. Exactly 0 (with a valid graph) when H is empty.
+    """
     sq = (prob - target.to(prob.dtype)).square() * hard.to(prob.dtype)
+    dims = spatial_dims(prob)
     if reduction == "mean":
-        return sq.sum() / hard.sum().clamp(min=1)
-    return sq.flatten(1).sum(1) / hard.flatten(1).sum(1).clamp(min=1)
+        per_channel = sq.sum((0, *dims)) / hard.sum((0, *dims)).clamp(min=1).to(prob.dtype)
+        return per_channel.mean()
+    per = sq.sum(dims) / hard.sum(dims).clamp(min=1).to(prob.dtype)  # (N, C)
+    return per.mean(1)
+
+
+def _check_target_skeleton(target_skeleton: Optional[torch.Tensor], target: torch.Tensor) -> Optional[torch.Tensor]:
+    if target_skeleton is None:
+        return None
+    if not isinstance(target_skeleton, torch.Tensor):
+        raise TypeError(f"target_skeleton must be a torch.Tensor shaped like target, got {describe(target_skeleton)}")
+    check_same_shape(target_skeleton, target, ("target_skeleton", "target"))
+    check_binary(target_skeleton, "target_skeleton")
+    return target_skeleton.bool()
 
 
 def hpm_loss(
@@ -35,30 +62,76 @@ def hpm_loss(
     activation: Optional[str] = "sigmoid",
     smooth: float = 1.0,
     reduction: str = "mean",
+    mask: Optional[torch.Tensor] = None,
+    target_skeleton: Optional[torch.Tensor] = None,
     miner_options: Optional[dict[str, Any]] = None,
 ) -> torch.Tensor:
     """Full eq. 1: ``L_BCE + L_Dice + lam * L_HPM`` with the hard set from ``miner``.
 
     Args:
         input: logits ``(N, C, *S)`` (probabilities with ``activation=None``).
-        target: binary tensor of the same shape.
-        miner: one of :data:`MINERS`.
+        target: binary tensor of the same shape (one-hot for softmax).
+        miner: one of :data:`MINERS` (``"thpm"``, ``"phpm"``, ``"shpm"``).
         lam: weight of the hard-pixel term (the paper's 0.5).
         threshold: binarisation threshold ``t`` of the prediction (the paper's configs use 0.6).
         reduction: ``"mean"`` (HPM term averaged over all hard pixels of the batch) or
             ``"none"`` (one value per sample).
-        miner_options: extra keyword arguments for the miner (e.g. ``{"backend": "torch"}``).
+        mask: optional binary ``(N, 1, *S)`` tensor; pixels with 0 are ignored everywhere
+            (BCE, Dice and the hard set).
+        target_skeleton: SHPM only: precomputed ``s(y)`` shaped like ``target`` (it never
+            changes during training, compute it once per sample).
+        miner_options: extra keyword arguments for the miner (``{"backend": "torch"}`` for SHPM,
+            ``{"dims": (1,)}`` for PHPM, ...); unknown keys raise ``TypeError``.
     """
     if miner not in MINERS:
         raise KeyError(f"unknown miner {miner!r}; valid: {sorted(MINERS)}")
-    check_loss_inputs(input, target, activation, reduction)
+    lam = check_weight(lam, "lam")
+    threshold = check_threshold(threshold)
+    check_loss_inputs(input, target, activation, reduction, mask)
+    options = dict(miner_options or {})
+    skel = _check_target_skeleton(target_skeleton, target)
+    if skel is not None:
+        if miner != "shpm":
+            raise ValueError(f"target_skeleton is only used by the 'shpm' miner, got miner={miner!r}")
+        options["target_skeleton"] = foreground(skel, activation)
     prob = activate(input, activation)
-    pos, neg = MINERS[miner](prob.detach(), target, threshold=threshold, **(miner_options or {}))
-    hpm = hard_pixel_mse(prob, target, pos | neg, reduction)
-    base = _bce_dice_per_sample(input, target, activation, smooth)
-    if reduction == "mean":
-        base = base.mean()
+    p_fg, y_fg = foreground(prob, activation), foreground(target, activation)
+    pos, neg = MINERS[miner](p_fg.detach(), y_fg, threshold=threshold, **options)
+    hard = pos | neg
+    m = expand_mask(mask, p_fg)
+    if m is not None:
+        hard = hard & m.bool()
+    hpm = hard_pixel_mse(p_fg, y_fg, hard, reduction)
+    base = reduce(_bce_dice_per_sample(input, target, activation, smooth, mask), reduction)
     return base + lam * hpm
+
+
+def thpm_loss(input: torch.Tensor, target: torch.Tensor, *, lam: float = 0.5, threshold: float = 0.5,
+              activation: Optional[str] = "sigmoid", smooth: float = 1.0, reduction: str = "mean",
+              mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Eq. 1 with THPM (eq. 3): every misclassified pixel is hard."""
+    return hpm_loss(input, target, miner="thpm", lam=lam, threshold=threshold, activation=activation,
+                    smooth=smooth, reduction=reduction, mask=mask)
+
+
+def phpm_loss(input: torch.Tensor, target: torch.Tensor, *, lam: float = 0.5, threshold: float = 0.5,
+              dims: Iterable[int] = (0, 1), workers: Optional[int] = None,
+              activation: Optional[str] = "sigmoid", smooth: float = 1.0, reduction: str = "mean",
+              mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Eq. 1 with PHPM (eq. 4-5): critical pixels of the persistence pairs in ``dims``."""
+    return hpm_loss(input, target, miner="phpm", lam=lam, threshold=threshold, activation=activation,
+                    smooth=smooth, reduction=reduction, mask=mask,
+                    miner_options={"dims": dims, "workers": workers})
+
+
+def shpm_loss(input: torch.Tensor, target: torch.Tensor, *, lam: float = 0.5, threshold: float = 0.5,
+              backend: str = "auto", activation: Optional[str] = "sigmoid", smooth: float = 1.0,
+              reduction: str = "mean", mask: Optional[torch.Tensor] = None,
+              target_skeleton: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Eq. 1 with SHPM (eq. 6-8): skeleton pixels missed by / wrongly added to the prediction."""
+    return hpm_loss(input, target, miner="shpm", lam=lam, threshold=threshold, activation=activation,
+                    smooth=smooth, reduction=reduction, mask=mask, target_skeleton=target_skeleton,
+                    miner_options={"backend": backend})
 
 
 class HPMLoss(nn.Module):
@@ -78,13 +151,43 @@ class HPMLoss(nn.Module):
         super().__init__()
         if miner not in MINERS:
             raise KeyError(f"unknown miner {miner!r}; valid: {sorted(MINERS)}")
-        self.miner, self.lam, self.threshold = miner, lam, threshold
+        check_options(activation, reduction)
+        self.miner, self.lam, self.threshold = miner, check_weight(lam, "lam"), check_threshold(threshold)
         self.activation, self.smooth, self.reduction = activation, smooth, reduction
         self.miner_options = dict(miner_options or {})
 
-    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, input: torch.Tensor, target: torch.Tensor, mask: Optional[torch.Tensor] = None,
+                target_skeleton: Optional[torch.Tensor] = None) -> torch.Tensor:
         return hpm_loss(
             input, target, miner=self.miner, lam=self.lam, threshold=self.threshold,
-            activation=self.activation, smooth=self.smooth, reduction=self.reduction,
-            miner_options=self.miner_options,
+            activation=self.activation, smooth=self.smooth, reduction=self.reduction, mask=mask,
+            target_skeleton=target_skeleton, miner_options=self.miner_options,
         )
+
+
+class THPMLoss(HPMLoss):
+    """Module form of :func:`thpm_loss`."""
+
+    def __init__(self, *, lam: float = 0.5, threshold: float = 0.5, activation: Optional[str] = "sigmoid",
+                 smooth: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(miner="thpm", lam=lam, threshold=threshold, activation=activation, smooth=smooth,
+                         reduction=reduction)
+
+
+class PHPMLoss(HPMLoss):
+    """Module form of :func:`phpm_loss`."""
+
+    def __init__(self, *, lam: float = 0.5, threshold: float = 0.5, dims: Iterable[int] = (0, 1),
+                 workers: Optional[int] = None, activation: Optional[str] = "sigmoid", smooth: float = 1.0,
+                 reduction: str = "mean") -> None:
+        super().__init__(miner="phpm", lam=lam, threshold=threshold, activation=activation, smooth=smooth,
+                         reduction=reduction, miner_options={"dims": dims, "workers": workers})
+
+
+class SHPMLoss(HPMLoss):
+    """Module form of :func:`shpm_loss`; ``forward(input, target, mask=None, target_skeleton=None)``."""
+
+    def __init__(self, *, lam: float = 0.5, threshold: float = 0.5, backend: str = "auto",
+                 activation: Optional[str] = "sigmoid", smooth: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(miner="shpm", lam=lam, threshold=threshold, activation=activation, smooth=smooth,
+                         reduction=reduction, miner_options={"backend": backend})

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Callable
 
 from torch import nn
 
 from toposeg.losses.bce_dice import BCEDiceLoss
-from toposeg.losses.hpm import HPMLoss
+from toposeg.losses.cldice import CLDiceLoss
+from toposeg.losses.hpm import PHPMLoss, SHPMLoss, THPMLoss
+from toposeg.losses.skeleton_recall import SkeletonRecallLoss
 
 LOSSES: dict[str, Callable[..., nn.Module]] = {
     "bce_dice": BCEDiceLoss,
-    "thpm": partial(HPMLoss, miner="thpm"),
-    "shpm": partial(HPMLoss, miner="shpm"),
+    "cldice": CLDiceLoss,
+    "thpm": THPMLoss,
+    "phpm": PHPMLoss,
+    "shpm": SHPMLoss,
+    "skeleton_recall": SkeletonRecallLoss,
 }
 
 
 def build_loss(name: str, **params: Any) -> nn.Module:
-    """Build a loss module by name. HPM losses (``thpm``, ``shpm``, ...) return the full eq. 1."""
+    """Build a loss module by name. HPM losses (``thpm``, ``phpm``, ``shpm``) return the full eq. 1.
+
+    Every module is called as ``loss(input, target)`` (logits by default); ``mask=`` and, where
+    meaningful, ``target_skeleton=`` are optional keyword arguments of ``forward``. Unknown
+    parameters raise ``TypeError`` naming them.
+    """
     if name not in LOSSES:
         raise KeyError(f"unknown loss {name!r}; valid: {sorted(LOSSES)}")
     return LOSSES[name](**params)
