@@ -11,7 +11,7 @@ import numpy as np
 from toposeg.commands._common import add_device, resolve_device
 
 HELP = "Draw the hard pixels of THPM, PHPM and SHPM (the paper's Fig. 4)."
-LABEL_RULES = ("nonzero", "dark")
+LABEL_RULES = ("nonzero", "bright", "dark")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +23,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output figure (.png)")
     parser.add_argument("--threshold", type=float, default=0.5, help="binarisation threshold t (the paper's configs: 0.6)")
     parser.add_argument("--label-foreground", choices=LABEL_RULES, default="nonzero",
-                        help="foreground of the label: nonzero pixels, or dark ones (ISBI membranes)")
+                        help="foreground of the label: nonzero pixels, bright ones (>= half the range), "
+                             "or dark ones (ISBI membranes)")
     parser.add_argument("--dims", type=int, nargs="+", default=None,
                         help="PHPM homology dimensions (default: 0 1 in 2D, 0 in 3D)")
     parser.add_argument("--backend", default="auto", help="skeletonization backend for SHPM")
@@ -32,17 +33,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _binarize_label(label: np.ndarray, rule: str, path: str) -> np.ndarray:
+    from toposeg.data.labels import binarize
+
     if label.ndim == 3 and label.shape[-1] in (3, 4) and Path(path).suffix.lower() in (".png", ".jpg", ".jpeg"):
         label = label[..., 0]  # grey mask saved as RGB(A)
-    if label.dtype == bool:
-        return label if rule == "nonzero" else ~label
-    if rule == "nonzero":
-        return label != 0
-    if np.issubdtype(label.dtype, np.integer):
-        mid = (int(np.iinfo(label.dtype).max) + 1) / 2 if np.iinfo(label.dtype).min == 0 else 0
-    else:
-        mid = 0.5
-    return label < mid
+    return binarize(label, rule, name=path)
 
 
 def _as_probabilities(pred: np.ndarray, path: str) -> np.ndarray:
@@ -73,26 +68,21 @@ def _image_channels_first(image: np.ndarray, shape: tuple[int, ...], path: str) 
 
 
 def _predict(checkpoint: str, image: np.ndarray, device: str) -> np.ndarray:
-    """Whole-image prediction (the U-Net pads to a multiple of 8). TODO: switch to the
-    sliding-window :mod:`toposeg.inference` for images that do not fit in memory."""
-    import torch
-
+    """Whole-image sliding-window prediction (z-scored input, the training default)."""
+    from toposeg.data.transforms import normalize
     from toposeg.engine.checkpoint import load_model
+    from toposeg.inference import sliding_window_predict
 
     model = load_model(checkpoint, device)
-    x = image.astype(np.float32)
-    axes = tuple(range(1, x.ndim))
-    x = (x - x.mean(axis=axes, keepdims=True)) / (x.std(axis=axes, keepdims=True) + 1e-8)  # z-score per channel
+    x = normalize(image.astype(np.float32), "zscore")
     expected = getattr(model, "in_channels", x.shape[0])
     if x.shape[0] != expected:
         raise ValueError(f"{checkpoint}: the model expects {expected} input channel(s), the image has {x.shape[0]}")
-    with torch.no_grad():
-        logits = model(torch.from_numpy(x)[None].to(device))
-    if logits.shape[1] == 1:
-        prob = torch.sigmoid(logits)[0, 0]
-    else:
-        prob = torch.softmax(logits, 1)[0, 1]  # first foreground class
-    return prob.float().cpu().numpy()
+    window = (256, 256) if x.ndim == 3 else (128, 128, 128)
+    multi = getattr(model, "head", None) is not None and model.head.out_channels > 1
+    prob = sliding_window_predict(model, x, window=window, device=device,
+                                  activation="softmax" if multi else "sigmoid")
+    return np.asarray(prob[1 if multi else 0], dtype=np.float32)  # first foreground class
 
 
 def run(args: argparse.Namespace) -> int:
