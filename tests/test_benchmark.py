@@ -13,16 +13,6 @@ from toposeg.cli import main
 TINY = {"features": (4, 4, 4), "iters": 2, "warmup": 0}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: threading only adds overhead on a shared 2-core machine
-    yield
-    torch.set_num_threads(n)
-
-
 def test_tubular_patch_deterministic_and_thin():
     from skimage.morphology import skeletonize
 

@@ -24,15 +24,6 @@ FUNCTIONAL = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny tensors: intra-op threading only adds synchronisation overhead on a shared 2-core machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _case(shape, seed=0, dtype=torch.float32):
     g = torch.Generator().manual_seed(seed)
     y = (torch.rand(shape, generator=g) > 0.6)

@@ -12,16 +12,6 @@ from skimage.morphology import skeletonize as sk_skeletonize
 from toposeg.skeleton import AUTO_RULE, BACKENDS, resolve_backend, skeletonize
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Many small tensor ops: one thread avoids OpenMP stalls on shared CI cores (results are
-    thread-independent)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def reference(batch: np.ndarray) -> np.ndarray:
     """scikit-image, one image at a time: the independent reference."""
     return np.stack([sk_skeletonize(im, method="zhang") for im in batch]).astype(bool)

@@ -13,15 +13,6 @@ from skimage.morphology import skeletonize as sk_skeletonize
 from toposeg.metrics import betti_numbers
 from toposeg.skeleton import is_simple, skeletonize
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Many small tensor ops: one thread avoids OpenMP stalls on shared CI cores (results are
-    thread-independent)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 N26 = [o for o in itertools.product((-1, 0, 1), repeat=3) if o != (0, 0, 0)]
 
