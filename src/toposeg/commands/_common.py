@@ -24,6 +24,18 @@ def add_set(parser: argparse.ArgumentParser) -> None:
                         help="config override (repeatable)")
 
 
+def add_experiment_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags of the commands that run the training protocol (train, cv)."""
+    parser.add_argument("--data-root", default=None, help="dataset folder (not needed for synthetic kinds)")
+    add_out(parser, "runs")
+    add_seed(parser)
+    add_device(parser)
+    add_set(parser)
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run in --out (finished stages are always reused)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
 def resolve_device(name: str) -> str:
     import torch
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from toposeg.commands._common import add_device, add_out, add_seed, add_set, resolve_device
+from toposeg.commands._common import add_experiment_flags, resolve_device
 
 HELP = ("Run the k-fold protocol for every config matching CONFIG_GLOB (finished folds are skipped), "
         "then write table1.md/.csv/.json, per_case.csv and fig5.png.")
@@ -12,17 +12,10 @@ HELP = ("Run the k-fold protocol for every config matching CONFIG_GLOB (finished
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("configs", metavar="CONFIG_GLOB", help="e.g. 'configs/isbi2012_quick_*.yaml'")
-    parser.add_argument("--data-root", default=None, help="dataset folder (not needed for synthetic kinds)")
-    add_out(parser, "runs")
+    add_experiment_flags(parser)
     parser.add_argument("--folds", default="0-4", help="folds to run, e.g. 0-4 or 0,2")
     parser.add_argument("--methods", default=None,
                         help="comma-separated config names or losses to keep, e.g. unet,shpm")
-    add_seed(parser)
-    add_device(parser)
-    add_set(parser)
-    parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run in --out (finished stages are always reused)")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def run(args: argparse.Namespace) -> int:

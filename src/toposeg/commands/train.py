@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from toposeg.commands._common import add_device, add_out, add_seed, add_set, resolve_device
+from toposeg.commands._common import add_experiment_flags, resolve_device
 
 HELP = ("Pre-train a U-Net with BCE+Dice (shared per fold), fine-tune it with the config's loss, "
         "select the checkpoint on the validation split and evaluate it on the test split. "
@@ -13,15 +13,8 @@ HELP = ("Pre-train a U-Net with BCE+Dice (shared per fold), fine-tune it with th
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="YAML config (see configs/)")
-    parser.add_argument("--data-root", default=None, help="dataset folder (not needed for synthetic kinds)")
-    add_out(parser, "runs")
+    add_experiment_flags(parser)
     parser.add_argument("--fold", type=int, default=0, help="cross-validation fold")
-    add_seed(parser)
-    add_device(parser)
-    add_set(parser)
-    parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run in --out (finished stages are always reused)")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def run(args: argparse.Namespace) -> int:

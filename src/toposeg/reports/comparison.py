@@ -7,6 +7,7 @@ from typing import Mapping, Sequence, Union
 
 import numpy as np
 
+from toposeg.reports._figure import pyplot, save
 from toposeg.reports.overlay import overlay
 
 
@@ -24,10 +25,7 @@ def comparison_figure(
     ``hard_pixels[name][i]`` is a ``(pos, neg)`` pair drawn over image ``i`` (pos green, neg red).
     All arrays are 2D.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     cols = ["image", "ground truth", *predictions, *hard_pixels]
     n = len(images)
@@ -47,8 +45,4 @@ def comparison_figure(
         if titles:
             axes[i][0].set_ylabel(titles[i], fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, 110)

@@ -7,13 +7,12 @@ from typing import Any, Sequence, Union
 
 import numpy as np
 
+from toposeg.reports._figure import pyplot, save
+
 
 def training_curves(history: Sequence[dict[str, Any]], path: Union[str, Path], *, title: str = "") -> Path:
     """PNG with the loss (raw and moving average) and each validation metric over steps."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     steps = np.array([h["step"] for h in history])
     loss = np.array([h["loss"] for h in history])
@@ -36,8 +35,4 @@ def training_curves(history: Sequence[dict[str, Any]], path: Union[str, Path], *
         ax.set_title("validation")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path, 100)

@@ -9,6 +9,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
+from toposeg.reports._figure import pyplot, save
 from toposeg.reports._inputs import named_masks
 from toposeg.topology._inputs import as_mask
 
@@ -67,10 +68,7 @@ def route_figure(image: Optional[np.ndarray], gt: Any, preds: Any, path: Union[s
     Returns:
         The path written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.lines import Line2D
 
     from toposeg.graph import DEFAULT_SNAP, mask_to_graph, plan_routes, sample_pairs
@@ -123,8 +121,4 @@ def route_figure(image: Optional[np.ndarray], gt: Any, preds: Any, path: Union[s
         if handles:
             ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), fontsize=8,
                       ncol=2 if len(handles) > 3 else 1, frameon=False)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi)

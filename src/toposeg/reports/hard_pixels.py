@@ -14,6 +14,7 @@ from typing import Iterable, Optional, Union
 import numpy as np
 
 from toposeg._checks import check_binary, check_threshold, describe
+from toposeg.reports._figure import pyplot, save
 
 MINER_NAMES = ("thpm", "phpm", "shpm")
 
@@ -100,10 +101,7 @@ def hard_pixel_figure(
     Returns:
         The written path.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from toposeg.reports.overlay import overlay
 
@@ -135,11 +133,7 @@ def hard_pixel_figure(
     suffix = " (maximum-intensity projection)" if label.ndim == 3 else ""
     fig.suptitle((title or "hard pixels: positive green, negative red") + suffix, fontsize=9)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=dpi)
-    plt.close(fig)
-    return out
+    return save(fig, out, dpi)
 
 
 __all__ = ["MINER_NAMES", "hard_pixel_figure", "mine_hard_pixels"]

@@ -18,6 +18,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
+from toposeg.reports._figure import pyplot, save
 from toposeg.reports._inputs import named_masks
 from toposeg.topology._inputs import as_mask
 
@@ -232,10 +233,7 @@ def component_panel(gt: Any, preds: Any, path: Union[str, Path], *, axes: Sequen
     are skipped with a note). Titles give the number of connected components. The PNG is
     ``n_columns * cell * dpi`` pixels wide and ``n_rows * cell * dpi`` high.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     vols = _named_volumes(gt, preds)
     axes = tuple(axes)
@@ -256,8 +254,4 @@ def component_panel(gt: Any, preds: Any, path: Union[str, Path], *, axes: Sequen
             mesh = mask_to_mesh(vol) if vol.any() else None
             _shaded(ax, mesh if mesh is not None and len(mesh.faces) <= max_faces else None, vol.shape)
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.93, wspace=0.04, hspace=0.1)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi)
