@@ -28,11 +28,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import torch
-
     from toposeg.engine.demo import DemoConfig, run_demo
 
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
     options = dict(seed=args.seed, size=args.size, n_train=args.n_train, n_test=args.n_test,
                    pretrain_steps=args.pretrain_steps, finetune_steps=args.finetune_steps,
                    device=resolve_device(args.device), progress=not args.no_progress)
