@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -44,16 +43,15 @@ def collect(out: Path, names: Sequence[str], folds: Sequence[int]) -> dict[str, 
 
 def table1(found: dict[str, list[dict[str, Any]]], metrics: Sequence[str] = TABLE1_METRICS) -> dict[str, Any]:
     """Per method: mean ± std over folds of the per-fold means (the paper's Table 1)."""
+    from toposeg.metrics import MetricAccumulator
+
     summary = {}
     for name, runs in found.items():
-        per_metric = {}
-        for m in metrics:
-            vals = [nan_if_none(r["mean"].get(m)) for r in runs]
-            valid = [v for v in vals if not math.isnan(v)]
-            per_metric[m] = {"mean": float(np.mean(valid)) if valid else math.nan,
-                             "std": float(np.std(valid)) if valid else math.nan,
-                             "n_valid": len(valid), "n": len(vals)}
-        summary[name] = per_metric
+        acc = MetricAccumulator()  # one row per fold: NaN-aware mean/std over folds
+        for r in runs:
+            acc.update({m: nan_if_none(r["mean"].get(m)) for m in metrics}, case_id=f"fold{r['fold']}")
+        stats = acc.compute()
+        summary[name] = {m: stats[m] for m in metrics}
     return summary
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -26,8 +25,9 @@ from torch import nn
 from toposeg.config import Config, save_config, to_dict
 from toposeg.data import Case
 from toposeg.engine.checkpoint import load_checkpoint
-from toposeg.engine.stage import StageSpec, run_stage
+from toposeg.engine.stage import StageSpec, unwrap, run_stage
 from toposeg.engine.trainer import seed_everything
+from toposeg.metrics import MetricAccumulator
 from toposeg.reports.serialize import dumps
 from toposeg.reports.tables import METRICS
 
@@ -56,26 +56,24 @@ def predict_case(model: nn.Module, case: Case, cfg: Config, device: str) -> np.n
 
 
 def evaluate_cases(model: nn.Module, cases: Sequence[Case], cfg: Config, device: str,
-                   keep: int = 0) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
-    """Per-case metric rows (with ``case_id``) and the first ``keep`` binary predictions."""
+                   keep: int = 0) -> tuple[MetricAccumulator, list[np.ndarray]]:
+    """Metrics of every case (an accumulator) and the first ``keep`` binary predictions."""
     from toposeg.data.transforms import normalize
-    from toposeg.metrics import evaluate_case
 
     model.eval()
-    rows, kept = [], []
+    acc, kept = MetricAccumulator(), []
     for case in cases:
         image = normalize(case.image, cfg.data.normalization, hu_window=cfg.data.hu_window)
         pred = predict_case(model, Case(case.id, image, case.label), cfg, device) > cfg.inference.threshold
-        rows.append({"case_id": case.id, **evaluate_case(pred, case.label)})
+        acc.update(pred, case.label, case_id=case.id)
         if len(kept) < keep:
             kept.append(pred)
-    return rows, kept
+    return acc, kept
 
 
-def _mean_rows(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
-    keys = [k for k in rows[0] if k != "case_id"] if rows else []
-    return {k: float(np.nanmean([r[k] for r in rows])) if any(not math.isnan(r[k]) for r in rows) else math.nan
-            for k in keys}
+def _means(acc: MetricAccumulator) -> dict[str, float]:
+    """NaN-aware mean of every metric (NaN where no case is defined)."""
+    return {k: s["mean"] for k, s in acc.compute().items()}
 
 
 def _write_rows(path: Path, rows: Sequence[dict[str, Any]]) -> None:
@@ -143,8 +141,7 @@ def run_fold(cfg: Config, *, data_root: Optional[str], out: Path, fold: int, see
     _barrier(world)
 
     def validate(m: nn.Module) -> dict[str, float]:
-        rows, _ = evaluate_cases(_unwrap(m), val, cfg, device)
-        return _mean_rows(rows)
+        return _means(evaluate_cases(unwrap(m), val, cfg, device)[0])
 
     ft = StageSpec(name=f"fold {fold} fine-tune {cfg.name}", steps=t.finetune.steps, lr=t.finetune.lr,
                    optimizer=t.finetune.optimizer, val_every=t.val_every if val else 0,
@@ -159,23 +156,20 @@ def run_fold(cfg: Config, *, data_root: Optional[str], out: Path, fold: int, see
         return {}
 
     best = load_checkpoint(method_dir / "best.pt", map_location=device)
-    _unwrap(model).load_state_dict(best["state_dict"])
-    rows, kept = evaluate_cases(_unwrap(model), test, cfg, device, keep=2)
+    unwrap(model).load_state_dict(best["state_dict"])
+    acc, kept = evaluate_cases(unwrap(model), test, cfg, device, keep=2)
+    rows = acc.per_case()
     _write_rows(method_dir / "test_per_case.csv", rows)
     for case, pred in zip(test, kept):
         np.save(method_dir / f"test_pred_{case.id}.npy", np.packbits(pred))
     result = {"method": cfg.name, "fold": fold, "seed": seed, "n_test": len(rows), "finetune": summary,
-              "mean": _mean_rows(rows), "per_case": rows}
+              "mean": _means(acc), "per_case": rows}
     tmp = result_file.with_suffix(".tmp")
     tmp.write_text(dumps(result, indent=1))
     os.replace(tmp, result_file)
     shown = ("dice", "cldice", "betti0_error", "betti1_error", "voi", "are")
     log(f"{cfg.name} fold {fold}: test " + ", ".join(f"{k}={result['mean'][k]:.4f}" for k in shown if k in result["mean"]))
     return result
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
 def _barrier(world: int) -> None:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from toposeg.engine.checkpoint import load_checkpoint, save_checkpoint
+from toposeg.engine.trainer import build_optimizer
 from toposeg.reports.serialize import dumps
 
 Batch = dict[str, torch.Tensor]
@@ -51,12 +52,6 @@ class StageSpec:
 
 
 _AMP = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def _optimizer(name: str, model: nn.Module, lr: float) -> torch.optim.Optimizer:
-    from toposeg.engine.trainer import build_optimizer
-
-    return build_optimizer(name, model, lr)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -117,7 +112,7 @@ def run_stage(
         log(f"{spec.name}: already done ({final}), skipping")
         return payload["extra"]["summary"]
     model.to(device)
-    optimizer = _optimizer(spec.optimizer, model, spec.lr)
+    optimizer = build_optimizer(spec.optimizer, model, spec.lr)
     scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max" if spec.higher_is_better else "min",
         factor=spec.plateau_factor, patience=spec.plateau_patience) if spec.plateau else None)
@@ -142,7 +137,7 @@ def run_stage(
             extra = {"optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict() if scheduler is not None else None,
                      "rng": _rng_state(), "state": state, "config": spec.config, **more}
-            save_checkpoint(path, _unwrap(model), name=spec.model_name, params=spec.model_params, extra=extra)
+            save_checkpoint(path, unwrap(model), name=spec.model_name, params=spec.model_params, extra=extra)
 
     use_cuda_amp = _AMP[spec.amp] is not None and torch.device(device).type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if use_cuda_amp and spec.amp == "fp16" else None
@@ -218,5 +213,6 @@ def run_stage(
     return summary
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel wrapper (or the model itself)."""
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
