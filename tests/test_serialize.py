@@ -14,3 +14,13 @@ def test_dumps_writes_null_for_undefined_values():
 
 def test_nan_if_none():
     assert math.isnan(nan_if_none(None)) and nan_if_none(0.25) == 0.25
+
+
+def test_write_rows(tmp_path):
+    import csv
+
+    from toposeg.reports.serialize import write_rows
+
+    path = write_rows(tmp_path / "a.csv", [{"id": "x", "v": 1 / 3}, {"id": "y", "v": float("nan")}], float_format=".3g")
+    assert list(csv.reader(open(path))) == [["id", "v"], ["x", "0.333"], ["y", "nan"]]
+    assert write_rows(tmp_path / "empty.csv", []).read_text() == ""

@@ -185,16 +185,6 @@ def read_pred(path: Path, threshold: Optional[float] = None):
     return prob > threshold
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    import csv
-
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in r.items()})
-
-
 def _metrics(pred, gt, args: argparse.Namespace) -> dict:
     """evaluate_case, plus APLS with ``--graph`` (NaN when both masks are empty: undefined, not 0)."""
     from toposeg.metrics import evaluate_case
@@ -212,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
 
     from toposeg._checks import check_threshold
     from toposeg.metrics import MetricAccumulator, remove_small_objects
-    from toposeg.reports.serialize import dumps
+    from toposeg.reports.serialize import dumps, write_rows
     from toposeg.reports.tables import markdown_table
     from toposeg.topology import resolve_connectivity
 
@@ -247,10 +237,10 @@ def run(args: argparse.Namespace) -> int:
     fg, bg = resolve_connectivity(nd, args.connectivity)
 
     out.mkdir(parents=True, exist_ok=True)
-    _write_csv(out / "per_case.csv", raw.per_case())
+    write_rows(out / "per_case.csv", raw.per_case(), float_format=".10g")
     results = {name: raw.compute()}
     if args.postprocess is not None:
-        _write_csv(out / "per_case_postprocessed.csv", cleaned.per_case())
+        write_rows(out / "per_case_postprocessed.csv", cleaned.per_case(), float_format=".10g")
         results[pp_name] = cleaned.compute()
 
     summary = {

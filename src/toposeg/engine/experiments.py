@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from toposeg.config import Config
-from toposeg.reports.serialize import dumps, nan_if_none
+from toposeg.reports.serialize import dumps, nan_if_none, write_rows
 from toposeg.reports.tables import markdown_table
 
 TABLE1_METRICS = ("dice", "miou", "voi", "are", "betti0_error", "betti1_error")
@@ -69,12 +69,8 @@ def write_table1(out: Path, found: dict[str, list[dict[str, Any]]], *, title: st
         w.writerow(["method", *[f"{m}_{s}" for m in TABLE1_METRICS for s in ("mean", "std")], "n_folds"])
         for name, per in summary.items():
             w.writerow([name, *[f"{per[m][s]:.6g}" for m in TABLE1_METRICS for s in ("mean", "std")], len(found[name])])
-    with (out / "per_case.csv").open("w", newline="") as fh:
-        rows = [{"method": n, "fold": r["fold"], **row} for n, runs in found.items() for r in runs for row in r["per_case"]]
-        if rows:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+    write_rows(out / "per_case.csv",
+               [{"method": n, "fold": r["fold"], **row} for n, runs in found.items() for r in runs for row in r["per_case"]])
     return out / "table1.md"
 
 

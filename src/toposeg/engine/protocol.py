@@ -11,7 +11,6 @@ Every stage is resumable; a finished stage (or a finished test evaluation) is sk
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from dataclasses import asdict
@@ -28,7 +27,7 @@ from toposeg.engine.checkpoint import load_checkpoint
 from toposeg.engine.stage import StageSpec, unwrap, run_stage
 from toposeg.engine.trainer import seed_everything
 from toposeg.metrics import MetricAccumulator
-from toposeg.reports.serialize import dumps
+from toposeg.reports.serialize import dumps, write_rows
 from toposeg.reports.tables import METRICS
 
 
@@ -74,13 +73,6 @@ def evaluate_cases(model: nn.Module, cases: Sequence[Case], cfg: Config, device:
 def _means(acc: MetricAccumulator) -> dict[str, float]:
     """NaN-aware mean of every metric (NaN where no case is defined)."""
     return {k: s["mean"] for k, s in acc.compute().items()}
-
-
-def _write_rows(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def run_fold(cfg: Config, *, data_root: Optional[str], out: Path, fold: int, seed: int = 0,
@@ -159,7 +151,7 @@ def run_fold(cfg: Config, *, data_root: Optional[str], out: Path, fold: int, see
     unwrap(model).load_state_dict(best["state_dict"])
     acc, kept = evaluate_cases(unwrap(model), test, cfg, device, keep=2)
     rows = acc.per_case()
-    _write_rows(method_dir / "test_per_case.csv", rows)
+    write_rows(method_dir / "test_per_case.csv", rows)
     for case, pred in zip(test, kept):
         np.save(method_dir / f"test_pred_{case.id}.npy", np.packbits(pred))
     result = {"method": cfg.name, "fold": fold, "seed": seed, "n_test": len(rows), "finetune": summary,

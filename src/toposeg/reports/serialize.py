@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
-from typing import Any
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -30,3 +32,17 @@ def dumps(obj: Any, **kwargs: Any) -> str:
 def nan_if_none(value: Any) -> float:
     """Read back a metric written by :func:`dumps` (``null`` = undefined = NaN)."""
     return math.nan if value is None else float(value)
+
+
+def write_rows(path: Union[str, Path], rows: Sequence[Mapping[str, Any]], *, float_format: Optional[str] = None) -> Path:
+    """CSV with one row per dict (columns from the first row); floats formatted with
+    ``float_format`` (e.g. ``".10g"``) when given. No rows: an empty file."""
+    path = Path(path)
+    with path.open("w", newline="") as fh:
+        if rows:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: format(v, float_format) if float_format and isinstance(v, float) else v
+                                 for k, v in row.items()})
+    return path
