@@ -1,18 +1,39 @@
-"""Read and write single images/volumes by file extension.
+"""Read and write single images/volumes by file extension; list and pair image folders.
 
 PNG/JPEG (2D, via scikit-image), TIFF (via tifffile), NIfTI ``.nii``/``.nii.gz`` (via nibabel),
-NumPy ``.npy``. Optional readers raise an ImportError naming the extra to install.
+NumPy ``.npy``. Optional readers raise :class:`MissingExtraError` (an ``ImportError``) naming the
+extra to install.
+
+Folders: :func:`list_images` is the one lister of image folders (used by ``predict``,
+``evaluate`` and the dataset loaders) and :func:`pair_by_stem` the one way two folders are
+paired (by file name without its extension).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
+from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
 
 PathLike = Union[str, Path]
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".nii", ".nii.gz", ".npy")
+
+# optional module -> the toposeg extra that installs it
+EXTRAS = {"tifffile": "io", "h5py": "io", "nibabel": "io", "networkx": "graph", "skan": "graph", "trimesh": "graph"}
+
+
+class MissingExtraError(ImportError):
+    """An optional dependency is missing; the message names ``pip install 'toposeg[extra]'``."""
+
+
+def missing_extra_message(module: str, what: str = "this feature") -> str:
+    """``"<what> needs <module>: pip install 'toposeg[<extra>]'"`` (``pip install <module>`` for a
+    module that no extra installs)."""
+    top = module.split(".")[0]
+    extra = EXTRAS.get(top)
+    install = f"pip install 'toposeg[{extra}]'" if extra else f"pip install {top}"
+    return f"{what} needs {top}, which is not installed: {install}"
 
 
 def extension(path: PathLike) -> str:
@@ -30,18 +51,47 @@ def stem(path: PathLike) -> str:
 def _optional(module: str, extra: str):
     try:
         return __import__(module)
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(f"reading/writing this format needs {module}: pip install 'toposeg[{extra}]'") from exc
+    except ImportError as exc:
+        raise MissingExtraError(missing_extra_message(module, "reading/writing this format")) from exc
+
+
+def check_readable(path: PathLike) -> Path:
+    """``path`` as a Path after checking it is a non-empty, readable file.
+
+    Raises:
+        FileNotFoundError: nothing at ``path``.
+        IsADirectoryError: ``path`` is a folder.
+        ValueError: the file is empty (0 bytes) or cannot be opened (permissions).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, expected a file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: file is empty (0 bytes)")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    return path
 
 
 def read_array(path: PathLike) -> np.ndarray:
-    """Read an image or volume as a NumPy array (no normalisation, native dtype)."""
+    """Read an image or volume as a NumPy array (no normalisation, native dtype).
+
+    Raises:
+        ValueError: unsupported extension, empty (0-byte) file, or a file its reader rejects
+            ("could not read file (...)").
+        FileNotFoundError / IsADirectoryError: no file at ``path``.
+        MissingExtraError: TIFF/NIfTI without ``toposeg[io]``.
+    """
     path = Path(path)
     ext = extension(path)
     if ext not in EXTENSIONS:
         raise ValueError(f"{path}: unsupported file type {ext!r}; supported: {', '.join(EXTENSIONS)}")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    check_readable(path)
     try:
         if ext in (".png", ".jpg", ".jpeg"):
             from skimage.io import imread
@@ -79,3 +129,111 @@ def write_array(path: PathLike, array: np.ndarray) -> Path:
     else:
         np.save(path, array)
     return path
+
+
+# ---------------------------------------------------------------- folders
+
+
+def image_files(folder: PathLike, what: str = "image") -> list[Path]:
+    """Sorted supported image files directly in ``folder`` (hidden files and other types ignored).
+
+    ``what`` names the folder in messages (e.g. ``"image"``, ``"--pred"``).
+
+    Raises:
+        FileNotFoundError: ``"<what> folder not found: <folder>"``.
+        NotADirectoryError: ``folder`` is a file.
+        ValueError: ``"<what> folder <folder>: no image files found (supported: ...)"``.
+    """
+    folder = Path(folder)
+    if folder.is_file():
+        raise NotADirectoryError(f"{what} {folder}: is a file, expected a folder")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{what} folder not found: {folder}")
+    files = sorted(p for p in folder.iterdir()
+                   if not p.name.startswith(".") and p.is_file() and extension(p) in EXTENSIONS)
+    if not files:
+        raise ValueError(f"{what} folder {folder}: no image files found (supported: {', '.join(EXTENSIONS)})")
+    return files
+
+
+def index_by_stem(files: Iterable[Path], what: str = "image", suffix: str = "") -> dict[str, Path]:
+    """``{stem: path}``; ``suffix`` is removed from stems that end with it (e.g. ``"_mask"``).
+
+    Raises:
+        ValueError: two files give the same stem (``"several files share a name: a.png / a.tif"``).
+    """
+    found: dict[str, Path] = {}
+    clashes = []
+    for p in files:
+        key = stem(p)
+        if suffix and key.endswith(suffix):
+            key = key[: -len(suffix)]
+        if key in found:
+            clashes.append(f"{found[key].name} / {p.name}")
+        else:
+            found[key] = p
+    if clashes:
+        raise ValueError(f"{what}: several files share a name: {', '.join(clashes)}")
+    return found
+
+
+def list_images(folder: PathLike, what: str = "image", *, suffix: str = "") -> dict[str, Path]:
+    """Supported image files in ``folder`` by stem: :func:`image_files` + :func:`index_by_stem`."""
+    folder = Path(folder)
+    try:
+        return index_by_stem(image_files(folder, what), what, suffix)
+    except ValueError as exc:
+        if "several files share a name" in str(exc):
+            raise ValueError(f"{folder}: {str(exc).split(': ', 1)[1]}") from None
+        raise
+
+
+def _short(names: Sequence[str], limit: int = 10) -> str:
+    names = list(names)
+    more = f" ... (+{len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def pair_by_stem(
+    first: dict[str, Path],
+    second: dict[str, Path],
+    where: str,
+    *,
+    missing: tuple[str, str] = ("images without a label", "labels without an image"),
+    subset: bool = False,
+    suffix_note: Optional[str] = None,
+) -> list[tuple[str, Path, Path]]:
+    """``[(id, first path, second path)]`` for the stems in both, sorted by id.
+
+    Args:
+        first, second: ``{stem: path}`` (from :func:`list_images`).
+        where: prefix of error messages (e.g. the data root).
+        missing: how to call files of ``first`` without a partner and files of ``second``
+            without a partner, in messages.
+        subset: keep only the stems present in both instead of refusing unpaired files.
+        suffix_note: a suffix stripped before pairing, named in the "no matching pairs" message.
+
+    Raises:
+        ValueError: no stem in common ("no matching pairs", listing both sides), or, unless
+            ``subset``, any file without a partner ("unpaired files; <missing[0]>: ...;
+            <missing[1]>: ...").
+    """
+    common = sorted(set(first) & set(second))
+    if not common:
+        how = "by name without extension" + (f" and without the suffix {suffix_note!r}" if suffix_note else "")
+        raise ValueError(f"{where}: no matching pairs between {_short([p.name for p in first.values()])} and "
+                         f"{_short([p.name for p in second.values()])} (files are paired {how})")
+    lonely_a = sorted(set(first) - set(second))
+    lonely_b = sorted(set(second) - set(first))
+    if (lonely_a or lonely_b) and not subset:
+        parts = []
+        if lonely_a:
+            parts.append(f"{missing[0]}: {_short([first[k].name for k in lonely_a])}")
+        if lonely_b:
+            parts.append(f"{missing[1]}: {_short([second[k].name for k in lonely_b])}")
+        raise ValueError(f"{where}: unpaired files; " + "; ".join(parts))
+    return [(k, first[k], second[k]) for k in common]
+
+
+__all__ = ["EXTENSIONS", "MissingExtraError", "check_readable", "extension", "image_files", "index_by_stem",
+           "list_images", "missing_extra_message", "pair_by_stem", "read_array", "stem", "write_array"]

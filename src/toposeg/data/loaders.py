@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
 from toposeg.data.case import Case
 from toposeg.data.labels import FOREGROUND_RULES, binarize
 from toposeg.data.lazy import LazyCases
-from toposeg.io import EXTENSIONS, extension, read_array, stem
+from toposeg.io import _short, extension, list_images, pair_by_stem, read_array  # noqa: F401 (_short: imagecas)
 
 RASTER = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -35,46 +35,6 @@ def _as_root(root, kind: str) -> Path:
 def _check_rule(foreground: str) -> None:
     if foreground not in FOREGROUND_RULES:
         raise ValueError(f"foreground must be one of {list(FOREGROUND_RULES)}, got {foreground!r}")
-
-
-def list_images(folder: Path, what: str) -> dict[str, Path]:
-    """Supported image files in ``folder`` by stem (hidden files and other types are ignored)."""
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{what} folder not found: {folder}")
-    found: dict[str, Path] = {}
-    clashes = []
-    for p in sorted(folder.iterdir()):
-        if p.name.startswith(".") or not p.is_file() or extension(p) not in EXTENSIONS:
-            continue
-        if stem(p) in found:
-            clashes.append(f"{found[stem(p)].name} / {p.name}")
-        found[stem(p)] = p
-    if clashes:
-        raise ValueError(f"{folder}: several files share a name: {', '.join(clashes)}")
-    if not found:
-        raise ValueError(f"{folder}: no image files found (supported: {', '.join(EXTENSIONS)})")
-    return found
-
-
-def _short(names: Sequence[str], limit: int = 10) -> str:
-    names = list(names)
-    more = f" ... (+{len(names) - limit} more)" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
-
-
-def pair_files(images: dict[str, Path], labels: dict[str, Path], where: str) -> list[tuple[str, Path, Path]]:
-    """(id, image path, label path) for every stem present in both; otherwise a ValueError that
-    lists the unpaired files."""
-    lonely_i = sorted(set(images) - set(labels))
-    lonely_l = sorted(set(labels) - set(images))
-    if lonely_i or lonely_l:
-        parts = []
-        if lonely_i:
-            parts.append(f"images without a label: {_short([images[k].name for k in lonely_i])}")
-        if lonely_l:
-            parts.append(f"labels without an image: {_short([labels[k].name for k in lonely_l])}")
-        raise ValueError(f"{where}: unpaired files; " + "; ".join(parts))
-    return [(k, images[k], labels[k]) for k in sorted(images)]
 
 
 def arrange(image: np.ndarray, label: np.ndarray, image_path, label_path) -> tuple[np.ndarray, np.ndarray]:
@@ -124,7 +84,7 @@ def open_folder(root, *, foreground: str = "nonzero", image_dir: str = "image", 
     for sub, what in ((image_dir, "image"), (label_dir, "label")):
         if not (root / sub).is_dir():
             raise FileNotFoundError(f"{what} folder not found: {root / sub}")
-    pairs = pair_files(list_images(root / image_dir, "image"), list_images(root / label_dir, "label"), str(root))
+    pairs = pair_by_stem(list_images(root / image_dir, "image"), list_images(root / label_dir, "label"), str(root))
     return LazyCases([p[0] for p in pairs], partial(_read_indexed, pairs, foreground), description=f"folder {root}")
 
 
@@ -227,7 +187,7 @@ def open_roads(root, *, split: Optional[str] = "train", foreground: str = "brigh
             raise FileNotFoundError(f"roads: found neither {root / 'image'} nor {img_dir}")
     if not lab_dir.is_dir():
         raise FileNotFoundError(f"label folder not found: {lab_dir}")
-    pairs = pair_files(list_images(img_dir, "image"), list_images(lab_dir, "label"), str(root))
+    pairs = pair_by_stem(list_images(img_dir, "image"), list_images(lab_dir, "label"), str(root))
     if max_blank is not None:
         pairs = [p for p in pairs if _blank_fraction(p[1], blank_value) <= max_blank]
         if not pairs:
