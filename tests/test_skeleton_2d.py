@@ -1,4 +1,8 @@
-"""2D skeletonization: the torch backend must equal scikit-image's Zhang-Suen bit for bit."""
+"""2D skeletonization, method="zhang": every backend must equal scikit-image's Zhang-Suen bit for bit.
+
+The default rule ("thin") is tested in tests/test_skeleton_thin2d.py; the API in
+tests/test_skeleton_api.py.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from scipy import ndimage as ndi
 from skimage.draw import disk, line
 from skimage.morphology import skeletonize as sk_skeletonize
 
-from toposeg.skeleton import AUTO_RULE, BACKENDS, resolve_backend, skeletonize
+from toposeg.skeleton import skeletonize
 
 
 def reference(batch: np.ndarray) -> np.ndarray:
@@ -18,7 +22,7 @@ def reference(batch: np.ndarray) -> np.ndarray:
 
 
 def torch_batch(batch: np.ndarray) -> np.ndarray:
-    out = skeletonize(torch.from_numpy(batch)[:, None], backend="torch")
+    out = skeletonize(torch.from_numpy(batch)[:, None], method="zhang", backend="torch")
     return out[:, 0].numpy()
 
 
@@ -145,7 +149,7 @@ def test_non_square_large_image():
 def test_every_backend_gives_zhang(backend):
     rng = np.random.default_rng(5)
     batch = blobs(rng, 6, 40, 50)
-    got = skeletonize(torch.from_numpy(batch)[:, None], backend=backend)
+    got = skeletonize(torch.from_numpy(batch)[:, None], method="zhang", backend=backend)
     assert got.dtype == torch.bool and got.shape == (6, 1, 40, 50) and got.device.type == "cpu"
     np.testing.assert_array_equal(got[:, 0].numpy(), reference(batch))
 
@@ -154,7 +158,7 @@ def test_numpy_in_numpy_out():
     rng = np.random.default_rng(6)
     img = blobs(rng, 1, 30, 40)[0]
     for backend in ("torch", "skimage", "auto"):
-        out = skeletonize(img.astype(np.uint8), backend=backend)
+        out = skeletonize(img.astype(np.uint8), method="zhang", backend=backend)
         assert isinstance(out, np.ndarray) and out.dtype == bool and out.shape == img.shape
         np.testing.assert_array_equal(out, sk_skeletonize(img, method="zhang"))
 
@@ -165,47 +169,33 @@ def test_input_not_modified_and_value_types():
     expected = torch.from_numpy(reference(batch[:, 0].numpy()))[:, None]
     for x in (batch.clone(), batch.float(), batch.to(torch.uint8), batch.double()):
         before = x.clone()
-        out = skeletonize(x, backend="torch")
+        out = skeletonize(x, method="zhang", backend="torch")
         assert torch.equal(x, before)
         assert out.dtype == torch.bool
         assert torch.equal(out, expected)
     # non-contiguous input
     wide = torch.zeros(3, 1, 30, 60, dtype=torch.bool)
     wide[..., ::2] = batch
-    assert torch.equal(skeletonize(wide[..., ::2], backend="torch"), expected)
+    assert torch.equal(skeletonize(wide[..., ::2], method="zhang", backend="torch"), expected)
 
 
 def test_channels_are_independent():
     rng = np.random.default_rng(8)
     a, b = blobs(rng, 2, 25, 25)
     x = torch.from_numpy(np.stack([a, b]))[None]  # (1, 2, H, W)
-    out = skeletonize(x, backend="torch")
+    out = skeletonize(x, method="zhang", backend="torch")
     np.testing.assert_array_equal(out[0].numpy(), reference(np.stack([a, b])))
 
 
 def test_empty_batch_and_empty_images():
     x = torch.zeros(0, 1, 8, 8, dtype=torch.bool)
-    assert skeletonize(x, backend="torch").shape == (0, 1, 8, 8)
+    assert skeletonize(x, method="zhang", backend="torch").shape == (0, 1, 8, 8)
     z = torch.zeros(2, 1, 8, 8, dtype=torch.bool)
-    assert not skeletonize(z, backend="torch").any()
-    assert not skeletonize(z, backend="skimage").any()
-
-
-def test_auto_rule():
-    assert resolve_backend("auto", "cpu", 2) == AUTO_RULE[("cpu", 2)]
-    assert resolve_backend("auto", "cuda", 2) == "torch"
-    assert resolve_backend("skimage", "cuda", 3) == "skimage"
-    assert set(BACKENDS) == {"torch", "skimage"}
+    assert not skeletonize(z, method="zhang", backend="torch").any()
+    assert not skeletonize(z, method="zhang", backend="skimage").any()
 
 
 # --------------------------------------------------------------------------- bad inputs
-
-
-def test_unknown_backend():
-    with pytest.raises(KeyError, match=r"unknown skeleton backend 'gpu'.*valid.*'auto'.*'torch'.*'skimage'"):
-        skeletonize(torch.zeros(1, 1, 4, 4, dtype=torch.bool), backend="gpu")
-    with pytest.raises(KeyError, match="valid"):
-        resolve_backend("cupy", "cpu", 2)
 
 
 @pytest.mark.parametrize("shape", [(4, 4), (1, 4, 4), (1, 1, 1, 4, 4, 4)])
@@ -252,8 +242,8 @@ def test_wrong_type():
 def test_cuda_equals_cpu_2d():
     rng = np.random.default_rng(9)
     batch = torch.from_numpy(np.concatenate([blobs(rng, 4, 256, 256, 5.0), lines(rng, 4, 256, 256)]))[:, None]
-    out = skeletonize(batch.cuda(), backend="torch")
+    out = skeletonize(batch.cuda(), method="zhang", backend="torch")
     assert out.device.type == "cuda" and out.dtype == torch.bool
     assert torch.equal(out.cpu(), torch.from_numpy(reference(batch[:, 0].numpy()))[:, None])
-    auto = skeletonize(batch.cuda())
+    auto = skeletonize(batch.cuda(), method="zhang")
     assert auto.device.type == "cuda" and torch.equal(auto.cpu(), out.cpu())

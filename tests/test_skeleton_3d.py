@@ -252,20 +252,20 @@ def test_batch_equals_single_samples():
 
 def test_skimage_backend_is_lee_and_numpy_roundtrip():
     mask = tubes((20, 24, 28), 2.5, 2, 4)
-    out = skeletonize(mask, backend="skimage")
+    out = skeletonize(mask, method="lee", backend="skimage")
     assert isinstance(out, np.ndarray) and out.dtype == bool and out.shape == mask.shape
     np.testing.assert_array_equal(out, sk_skeletonize(mask, method="lee").astype(bool))
     ours = skeletonize(mask.astype(np.uint8), backend="torch")
     assert isinstance(ours, np.ndarray) and ours.shape == mask.shape
     batch = torch.from_numpy(np.stack([mask, mask[::-1].copy()]))[:, None]
-    sk = skeletonize(batch, backend="skimage")
+    sk = skeletonize(batch, method="lee")
     np.testing.assert_array_equal(sk[1, 0].numpy(), sk_skeletonize(mask[::-1].copy(), method="lee").astype(bool))
 
 
 def test_empty_volumes():
     x = torch.zeros(2, 1, 5, 6, 7, dtype=torch.bool)
-    for backend in ("torch", "skimage", "auto"):
-        assert not skeletonize(x, backend=backend).any()
+    for method, backend in (("thin", "torch"), ("thin", "auto"), ("lee", "skimage"), ("lee", "auto")):
+        assert not skeletonize(x, method=method, backend=backend).any()
     assert skeletonize(torch.zeros(0, 1, 4, 4, 4), backend="torch").shape == (0, 1, 4, 4, 4)
 
 
@@ -286,3 +286,62 @@ def test_cuda_equals_cpu_3d():
     cpu = skeletonize(x, backend="torch")
     gpu = skeletonize(x.cuda(), backend="torch")
     assert gpu.device.type == "cuda" and torch.equal(gpu.cpu(), cpu)
+
+
+# --------------------------------------------------------------------------- objects Lee deletes
+
+
+def _box(shape, size, start=2):
+    vol = np.zeros(shape, bool)
+    vol[tuple(slice(start, start + s) for s in size)] = True
+    return vol
+
+
+def _even_tube():
+    """Straight tube of even diameter (radius 2 around a voxel-corner axis), 50 voxels long."""
+    vol = np.zeros((16, 16, 60), bool)
+    z, y = np.indices((16, 16))
+    vol[(z - 7.5) ** 2 + (y - 7.5) ** 2 < 16, 5:55] = True
+    return vol
+
+
+EVEN_OBJECTS = {
+    "cube_2x2x2": lambda: _box((6, 6, 6), (2, 2, 2)),
+    "bar_4x4x40": lambda: _box((8, 8, 44), (4, 4, 40)),
+    "box_2x4x9": lambda: _box((6, 8, 13), (2, 4, 9)),
+    "box_4x4x12": lambda: _box((8, 8, 16), (4, 4, 12)),
+    "box_6x6x20": lambda: _box((10, 10, 24), (6, 6, 20)),
+    "even_tube": _even_tube,
+    "hollow_bar_4x4": lambda: _box((8, 8, 24), (4, 4, 20)) & ~_box((8, 8, 24), (2, 2, 20), start=3),
+}
+
+
+@pytest.mark.parametrize("name", list(EVEN_OBJECTS))
+def test_default_keeps_objects_lee_deletes(name):
+    """Issue 11: with the old default (Lee on the CPU) these objects had an empty skeleton.
+
+    The default rule, on the default backend of the CPU, keeps β0, β1, β2 (gudhi's cubical
+    homology is the reference) and leaves no simple voxel that is not an end point."""
+    mask = EVEN_OBJECTS[name]()
+    skel = skeletonize(mask)  # method="thin", backend="auto", CPU
+    assert skel.any()
+    assert not (skel & ~mask).any()
+    expected = gudhi_betti(mask)
+    assert expected[0] == 1
+    assert gudhi_betti(skel) == expected
+    padded = np.pad(skel, 1)
+    for z, y, x in np.argwhere(skel):
+        cube = padded[z : z + 3, y : y + 3, x : x + 3]
+        assert cube.sum() - 1 == 1 or not ref_simple(cube), f"voxel {(z, y, x)} is simple and not an end point"
+    # the same on an explicit torch backend and for a batch
+    np.testing.assert_array_equal(skeletonize(mask, backend="torch"), skel)
+    batch = torch.from_numpy(np.stack([mask, mask]))[:, None]
+    assert torch.equal(skeletonize(batch), torch.from_numpy(np.stack([skel, skel]))[:, None])
+
+
+def test_lee_only_by_name():
+    """Lee is reachable only as method="lee"; the default never gives Lee's empty result."""
+    bar = EVEN_OBJECTS["bar_4x4x40"]()
+    lee = skeletonize(bar, method="lee")
+    np.testing.assert_array_equal(lee, sk_skeletonize(bar, method="lee").astype(bool))
+    assert skeletonize(bar).sum() >= 30  # a curve along most of the 40-voxel bar

@@ -9,13 +9,14 @@ import numpy as np
 import torch
 
 
-def skimage_single(mask: np.ndarray) -> np.ndarray:
-    """Zhang-Suen (2D) or Lee (3D) skeleton of one bool array, as scikit-image computes it."""
+def skimage_single(mask: np.ndarray, method: str) -> np.ndarray:
+    """``skimage.morphology.skeletonize(mask, method=method)`` of one bool array, as bool.
+
+    ``method``: ``"zhang"`` (2D Zhang-Suen) or ``"lee"`` (Lee, Kashyap & Chu; 2D or 3D).
+    """
     from skimage.morphology import skeletonize as sk_skeletonize
 
-    if mask.ndim == 2:
-        return sk_skeletonize(mask, method="zhang").astype(bool, copy=False)
-    return sk_skeletonize(mask, method="lee").astype(bool, copy=False)
+    return sk_skeletonize(mask, method=method).astype(bool, copy=False)
 
 
 def max_workers() -> int:
@@ -26,15 +27,16 @@ def max_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def skimage_backend(mask: torch.Tensor) -> torch.Tensor:
-    """Skeleton of a bool ``(N, C, *S)`` tensor with scikit-image, one sample/channel per task."""
+def skimage_backend(mask: torch.Tensor, method: str) -> torch.Tensor:
+    """Skeleton of a bool ``(N, C, *S)`` tensor with scikit-image's ``method``, one
+    sample/channel per task; the result is returned on ``mask``'s device."""
     arr = mask.detach().to("cpu").numpy().astype(bool, copy=False)
     flat = arr.reshape(-1, *arr.shape[2:])
     out = np.zeros(flat.shape, dtype=bool)
 
     def work(i: int) -> None:
         if flat[i].any():
-            out[i] = skimage_single(np.ascontiguousarray(flat[i]))
+            out[i] = skimage_single(np.ascontiguousarray(flat[i]), method)
 
     workers = min(max_workers(), len(flat))
     if workers <= 1:
