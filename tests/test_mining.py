@@ -8,7 +8,11 @@ import torch
 from scipy import ndimage
 from skimage.morphology import skeletonize as sk_skeletonize
 
-from toposeg.mining import MINERS, mine, phpm, shpm, thpm
+import inspect
+
+from toposeg import mining
+from toposeg.mining import DEFAULT_MINING_THRESHOLD, MINERS, mine, phpm, shpm, thpm
+from toposeg.skeleton import skeletonize
 
 gudhi = pytest.importorskip("gudhi")
 
@@ -93,7 +97,7 @@ def test_shpm_broken_line_2d_pos_exactly_at_gap():
     y[9:12, 4:33] = True  # a 3-pixel-thick bar; its skeleton is row 10
     prob = np.where(y, 0.9, 0.1).astype(np.float32)
     prob[:, 20] = 0.2  # break across the bar
-    pos, neg = shpm(_t(prob), _t(y), backend="skimage")
+    pos, neg = shpm(_t(prob), _t(y), method="zhang", backend="skimage")
     gap = _sk(y) & (np.arange(37) == 20)[None, :]
     assert gap.sum() == 1
     np.testing.assert_array_equal(_np(pos), gap)
@@ -106,7 +110,7 @@ def test_shpm_spurious_blob_2d_neg_on_its_skeleton():
     blob = np.zeros_like(y)
     blob[12:19, 8:22] = True
     prob = np.where(y | blob, 0.9, 0.05).astype(np.float32)
-    pos, neg = shpm(_t(prob), _t(y), backend="skimage")
+    pos, neg = shpm(_t(prob), _t(y), method="zhang", backend="skimage")
     np.testing.assert_array_equal(_np(neg), _sk(blob))
     assert _np(neg).sum() > 3 and not _np(pos).any()
 
@@ -117,7 +121,7 @@ def test_shpm_3d_hand_cases():
     prob = np.where(y, 0.9, 0.1).astype(np.float32)
     prob[..., 7] = 0.1  # break
     prob[0, 0:2, 0:3] = 0.8  # spurious blob outside the rod
-    pos, neg = shpm(_t(prob), _t(y), backend="skimage")
+    pos, neg = shpm(_t(prob), _t(y), method="lee", backend="skimage")
     sy = _sk(y)
     np.testing.assert_array_equal(_np(pos), sy & (np.arange(15) == 7))
     assert _np(pos).sum() >= 1
@@ -129,7 +133,8 @@ def test_shpm_3d_hand_cases():
 @pytest.mark.parametrize("shape, seed", [((24, 31), 0), ((31, 24), 1), ((8, 12, 10), 2)])
 def test_shpm_matches_skimage_reference(shape, seed):
     prob, y = _random_case(shape, seed)
-    pos, neg = shpm(_t(prob), _t(y), threshold=0.6, backend="skimage")
+    rule = "zhang" if len(shape) == 2 else "lee"
+    pos, neg = shpm(_t(prob), _t(y), threshold=0.6, method=rule, backend="skimage")
     rp, rn = _ref_shpm(prob, y, 0.6)
     np.testing.assert_array_equal(_np(pos), rp)
     np.testing.assert_array_equal(_np(neg), rn)
@@ -140,10 +145,10 @@ def test_shpm_precomputed_target_skeleton_and_batch():
     prob = torch.stack([torch.from_numpy(p)[None] for p, _ in cases])
     y = torch.stack([torch.from_numpy(t)[None] for _, t in cases])
     skel = torch.stack([torch.from_numpy(_sk(t))[None] for _, t in cases])
-    a = shpm(prob, y, backend="skimage")
-    b = shpm(prob, y, backend="skimage", target_skeleton=skel)
+    a = shpm(prob, y, method="zhang", backend="skimage")
+    b = shpm(prob, y, method="zhang", backend="skimage", target_skeleton=skel)
     for i, (p, t) in enumerate(cases):
-        rp, rn = _ref_shpm(p, t, 0.5)
+        rp, rn = _ref_shpm(p, t, DEFAULT_MINING_THRESHOLD)
         np.testing.assert_array_equal(a[0][i, 0].numpy(), rp)
         np.testing.assert_array_equal(a[1][i, 0].numpy(), rn)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
@@ -224,7 +229,7 @@ def test_hard_pixels_are_misclassified_and_perfect_prediction_is_empty():
     prob, y = _random_case((20, 22), 5)
     for name in MINERS:
         pos, neg = mine(name, _t(prob), _t(y))
-        pt = prob > 0.5
+        pt = prob > DEFAULT_MINING_THRESHOLD
         assert not (_np(pos) & pt).any() and not (_np(pos) & ~y).any()
         assert not (_np(neg) & ~pt).any() and not (_np(neg) & y).any()
         assert pos.dtype == torch.bool and pos.shape == (1, 1, 20, 22)
@@ -283,3 +288,85 @@ def test_bad_options():
         shpm(p, y, target_skeleton=np.zeros((1, 1, 4, 4), bool))
     with pytest.raises(KeyError, match="unknown skeleton backend 'nope'"):
         shpm(p, y, backend="nope")
+
+
+# ---------------------------------------------------------------- one mining threshold (the paper's 0.6)
+
+def test_default_mining_threshold_is_the_papers_and_every_miner_uses_it():
+    assert DEFAULT_MINING_THRESHOLD == 0.6
+    for fn in (thpm, phpm, shpm):
+        assert inspect.signature(fn).parameters["threshold"].default == 0.6, fn.__name__
+
+
+@pytest.mark.parametrize("name", sorted(MINERS))
+def test_default_threshold_behaviour_pixel_at_055(name):
+    # a 1-px line predicted at 0.9 except one pixel at 0.55: missed at t = 0.6, not at t = 0.5
+    y = np.zeros((12, 30), bool)
+    y[5, 3:27] = True
+    prob = np.where(y, 0.9, 0.05).astype(np.float32)
+    prob[5, 14] = 0.55
+    opts = {"dims": (0,)} if name == "phpm" else {}
+    pos, neg = mine(name, _t(prob), _t(y), **opts)
+    assert np.argwhere(_np(pos)).tolist() == [[5, 14]] and not _np(neg).any()
+    pos5, neg5 = mine(name, _t(prob), _t(y), threshold=0.5, **opts)
+    assert not pos5.any() and not neg5.any()
+
+
+# ---------------------------------------------------------------- skeleton rule (method) and 3D regression
+
+def test_shpm_3d_even_bar_with_missed_slices_mines_the_gap():
+    # regression (issue 11): scikit-image's Lee thinning deletes a 4x4 bar entirely, so SHPM mined
+    # nothing on 4 missed slices. The skeleton of the bar is a curve inside it from one end to the
+    # other, so it crosses every missed slice: H_pos must be non-empty in each of them, inside the
+    # bar and only there; the prediction adds nothing, so H_neg is empty.
+    y = np.zeros((44, 8, 8), bool)
+    y[2:42, 2:6, 2:6] = True  # 4x4 bar, 40 voxels long along axis 0
+    prob = np.where(y, 0.9, 0.05).astype(np.float32)
+    gap = np.zeros(44, bool)
+    gap[20:24] = True
+    prob[gap] = 0.05  # 4 missed slices
+    pos, neg = shpm(_t(prob), _t(y))
+    p = _np(pos)
+    assert p.any()
+    assert not (p & ~y).any()  # subset of the bar
+    assert set(np.nonzero(p)[0].tolist()) == {20, 21, 22, 23}  # inside the missed slices, each of them
+    assert not _np(neg).any()
+    # H_pos is exactly the ground-truth skeleton in the gap (eq. 6)
+    sy = skeletonize(y)
+    np.testing.assert_array_equal(p, sy & gap[:, None, None])
+
+
+@pytest.mark.parametrize("shape, seed", [((24, 31), 0), ((8, 12, 10), 2)])
+def test_shpm_method_is_passed_to_the_skeleton(shape, seed):
+    prob, y = _random_case(shape, seed)
+    rules = ["thin", "zhang"] if len(shape) == 2 else ["thin"]
+    for rule in rules:
+        pos, neg = shpm(_t(prob), _t(y), method=rule)
+        pt = prob > DEFAULT_MINING_THRESHOLD
+        sy, sp = skeletonize(y, method=rule), skeletonize(pt, method=rule)
+        np.testing.assert_array_equal(_np(pos), (pt & sy) ^ sy)
+        np.testing.assert_array_equal(_np(neg), (sp & y) ^ sp)
+    assert "method" in inspect.signature(shpm).parameters
+    assert inspect.signature(shpm).parameters["method"].default == "thin"
+    assert inspect.signature(shpm).parameters["backend"].default == "auto"
+
+
+# ---------------------------------------------------------------- multi-class class-index targets
+
+@pytest.mark.parametrize("name", sorted(MINERS))
+def test_class_index_target_error_says_one_hot_and_how(name):
+    prob = torch.full((2, 3, 5, 6), 1 / 3)
+    labels = torch.randint(0, 3, (2, 5, 6))
+    with pytest.raises(ValueError) as e:
+        mine(name, prob, labels)
+    msg = str(e.value)
+    assert "target has shape (2, 5, 6), which looks like a class-index map (N, *S)" in msg
+    assert "shaped like prob (2, 3, 5, 6)" in msg and "one-hot" in msg
+    assert "torch.nn.functional.one_hot(target.long(), 3).movedim(-1, 1)" in msg
+    onehot = torch.nn.functional.one_hot(labels, 3).movedim(-1, 1)  # the advice works
+    mine(name, prob, onehot)
+    with pytest.raises(ValueError, match=r"target has 1 channel\(s\) but prob has 3 .*"
+                                         r"one_hot\(target\[:, 0\]\.long\(\), 3\)\.movedim\(-1, 1\)"):
+        mine(name, prob, labels[:, None])
+    with pytest.raises(ValueError, match=r"target has shape \(2, 5, 6\) without a channel axis.*target\.unsqueeze\(1\)"):
+        mine(name, prob[:, :1], labels.clamp(max=1))

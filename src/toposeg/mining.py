@@ -8,14 +8,22 @@ Tensors are ``(N, C, *S)`` with 2 or 3 spatial dims; every sample and channel is
 independently (each channel is treated as its own binary foreground; the losses decide which
 channels are foreground classes, see :mod:`toposeg.losses`).
 
-Miners (``p_t = prob > threshold``):
+Miners (``p_t = prob > threshold``; the default threshold of every mining entry point -- the
+miners, the HPM losses, ``toposeg mine`` and the Table-2 benchmark -- is
+:data:`DEFAULT_MINING_THRESHOLD` = 0.6, the paper's value; binarising a prediction for
+inference and evaluation is a different threshold, 0.5):
 
 * :func:`thpm` (eq. 3): ``H = p_t XOR y``.
 * :func:`phpm` (eq. 4-5): birth/death pixels of the cubical persistence pairs of
   ``p_f = p`` where ``p_t != y`` else ``y``, superlevel filtration (foreground 8/26-connected),
   restricted to misclassified pixels.
 * :func:`shpm` (eq. 6-8): skeleton pixels of the ground truth the prediction misses, and skeleton
-  pixels of the prediction outside the ground truth.
+  pixels of the prediction outside the ground truth; the skeleton is
+  :func:`toposeg.skeleton.skeletonize` with a thinning rule ``method`` (default ``"thin"``) and an
+  implementation ``backend`` (default ``"auto"``).
+
+Targets are binary and shaped like ``prob``; a multi-class class-index map ``(N, *S)`` is refused
+with the conversion to one-hot in the message (:func:`check_target_layout`).
 """
 
 from __future__ import annotations
@@ -31,13 +39,51 @@ from toposeg._checks import check_batched, describe, check_binary, check_probabi
 from toposeg.skeleton import skeletonize
 
 
+#: Threshold ``t`` of ``p_t = p > t`` for hard pixel mining: the paper's 0.6. The one default of
+#: every mining entry point (miners, HPM losses, ``HPMTerm``, ``toposeg mine``, the Table-2
+#: benchmark). Not the binarisation threshold of inference/evaluation (0.5).
+DEFAULT_MINING_THRESHOLD: float = 0.6
+
+_ONE_HOT = "torch.nn.functional.one_hot({t}.long(), {c}).movedim(-1, 1)"
+
+
+def check_target_layout(input: torch.Tensor, target: torch.Tensor, names: tuple[str, str] = ("input", "target")) -> None:
+    """``target`` must be shaped like ``input`` ``(N, C, *S)``: one binary channel per input channel.
+
+    A different shape raises ``ValueError`` saying what was received, what is expected and, for
+    the usual mistake -- a multi-class class-index map ``(N, *S)`` or ``(N, 1, *S)`` passed with a
+    ``C``-channel input -- how to convert it (``torch.nn.functional.one_hot(t, C).movedim(-1, 1)``).
+    """
+    a, b = names
+    shp_in, shp_t = tuple(input.shape), tuple(target.shape)
+    if shp_in == shp_t:
+        return
+    c = shp_in[1]
+    expected = (f"{b} must be shaped like {a} {shp_in}: (N, C, *S) with one binary channel (float 0/1 or bool) "
+                f"per {a} channel, i.e. one-hot for multi-class")
+    if len(shp_t) == len(shp_in) - 1 and shp_t[0] == shp_in[0] and shp_t[1:] == shp_in[2:]:
+        if c > 1:
+            raise ValueError(
+                f"{b} has shape {shp_t}, which looks like a class-index map (N, *S), but {expected}; "
+                f"convert class indices with {_ONE_HOT.format(t=b, c=c)}"
+            )
+        raise ValueError(f"{b} has shape {shp_t} without a channel axis; {expected}; "
+                         f"add the channel axis with {b}.unsqueeze(1)")
+    if len(shp_t) == len(shp_in) and shp_t[0] == shp_in[0] and shp_t[2:] == shp_in[2:]:
+        hint = (f"; if it holds class indices 0..{c - 1}, convert with {_ONE_HOT.format(t=b + '[:, 0]', c=c)}"
+                if shp_t[1] == 1 and c > 1 else "")
+        raise ValueError(f"{b} has {shp_t[1]} channel(s) but {a} has {c} ({a} {shp_in}, {b} {shp_t}); "
+                         f"{expected}{hint}")
+    check_same_shape(input, target, names)
+
+
 def _prepare(prob: torch.Tensor, target: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
     check_batched(prob, "prob")
     if not prob.is_floating_point():
         raise TypeError(f"prob must be a floating-point tensor of probabilities, got dtype {prob.dtype}")
     if not isinstance(target, torch.Tensor):
         raise TypeError(f"target must be a torch.Tensor shaped like prob, got {describe(target)}")
-    check_same_shape(prob, target, ("prob", "target"))
+    check_target_layout(prob, target, ("prob", "target"))
     check_probabilities(prob, "prob")
     check_binary(target, "target")
     return prob.detach() > check_threshold(threshold), target.bool()
@@ -49,15 +95,25 @@ def _check_workers(workers: Optional[int]) -> Optional[int]:
     return workers
 
 
-def _skeleton_per_channel(mask: torch.Tensor, backend: str) -> torch.Tensor:
+def _skeleton_per_channel(mask: torch.Tensor, method: str, backend: str) -> torch.Tensor:
     n, c = mask.shape[:2]
     flat = mask.reshape(n * c, 1, *mask.shape[2:])
-    return skeletonize(flat, backend=backend).reshape(mask.shape)
+    return skeletonize(flat, method=method, backend=backend).reshape(mask.shape)
 
 
 @torch.no_grad()
-def thpm(prob: torch.Tensor, target: torch.Tensor, *, threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eq. 3: every misclassified pixel, ``H = p_t XOR y``, split into missed (pos) and false (neg)."""
+def thpm(prob: torch.Tensor, target: torch.Tensor, *,
+         threshold: float = DEFAULT_MINING_THRESHOLD) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 3: every misclassified pixel, ``H = p_t XOR y``, split into missed (pos) and false (neg).
+
+    Args:
+        prob: float probabilities ``(N, C, *S)`` in [0, 1] (2 or 3 spatial dims).
+        target: binary tensor shaped like ``prob`` (one-hot for multi-class).
+        threshold: ``t`` of ``p_t = prob > t``, default :data:`DEFAULT_MINING_THRESHOLD` (0.6).
+
+    Returns:
+        ``(pos, neg)`` bool tensors shaped like ``prob``, on its device.
+    """
     pred, y = _prepare(prob, target, threshold)
     return y & ~pred, pred & ~y
 
@@ -67,7 +123,8 @@ def shpm(
     prob: torch.Tensor,
     target: torch.Tensor,
     *,
-    threshold: float = 0.5,
+    threshold: float = DEFAULT_MINING_THRESHOLD,
+    method: str = "thin",
     backend: str = "auto",
     target_skeleton: Optional[torch.Tensor] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,12 +134,27 @@ def shpm(
     ``neg = (s(p_t) AND y) XOR s(p_t)`` (prediction skeleton pixels outside the ground truth).
 
     Args:
+        prob: float probabilities ``(N, C, *S)`` in [0, 1] (2 or 3 spatial dims).
+        target: binary tensor shaped like ``prob`` (one-hot for multi-class).
+        threshold: ``t`` of ``p_t = prob > t``, default :data:`DEFAULT_MINING_THRESHOLD` (0.6).
+        method: thinning rule of ``s`` (:func:`toposeg.skeleton.skeletonize`): ``"thin"``
+            (default; thin and topology-preserving, 2D and 3D), ``"zhang"`` (2D, identical to
+            scikit-image, the paper's code), ``"lee"`` (3D, scikit-image).
+        backend: implementation of the rule, ``"auto"`` (default), ``"torch"`` or ``"skimage"``.
         target_skeleton: optional precomputed ``s(y)`` (bool, shaped like ``target``); the
-            ground-truth skeleton never changes during training, so it can be computed once.
+            ground-truth skeleton never changes during training, so it can be computed once
+            (with the same ``method``; it is used as given).
+
+    Returns:
+        ``(pos, neg)`` bool tensors shaped like ``prob``, on its device.
+
+    Raises:
+        TypeError / ValueError: bad tensors (message quotes what was received); KeyError:
+        unknown ``method`` or ``backend``.
     """
     pred, y = _prepare(prob, target, threshold)
     if target_skeleton is None:  # one batched call for both skeletons
-        both = _skeleton_per_channel(torch.cat([y, pred]), backend)
+        both = _skeleton_per_channel(torch.cat([y, pred]), method, backend)
         sy, sp = both[: y.shape[0]], both[y.shape[0]:]
         return sy & ~pred, sp & ~y
     if not isinstance(target_skeleton, torch.Tensor):
@@ -90,7 +162,7 @@ def shpm(
     check_same_shape(target_skeleton, target, ("target_skeleton", "target"))
     check_binary(target_skeleton, "target_skeleton")
     sy = target_skeleton.bool().to(y.device)
-    sp = _skeleton_per_channel(pred, backend)
+    sp = _skeleton_per_channel(pred, method, backend)
     return sy & ~pred, sp & ~y
 
 
@@ -111,7 +183,7 @@ def phpm(
     prob: torch.Tensor,
     target: torch.Tensor,
     *,
-    threshold: float = 0.5,
+    threshold: float = DEFAULT_MINING_THRESHOLD,
     dims: Iterable[int] = (0, 1),
     workers: Optional[int] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,6 +197,7 @@ def phpm(
     ``pos`` = hard pixels with ``y = 1`` (missed), ``neg`` = hard pixels with ``y = 0``.
 
     Args:
+        threshold: ``t`` of ``p_t = prob > t``, default :data:`DEFAULT_MINING_THRESHOLD` (0.6).
         dims: homology dimensions, a subset of ``{0, .., ndim-1}`` ({1} membranes, {0, 1} roads,
             {0} 3D vessels in the paper).
         workers: threads over the ``N * C`` images (the library releases the GIL); default
@@ -167,4 +240,4 @@ def mine(name: str, prob: torch.Tensor, target: torch.Tensor, **options) -> tupl
     return MINERS[name](prob, target, **options)
 
 
-__all__ = ["MINERS", "mine", "phpm", "shpm", "thpm"]
+__all__ = ["DEFAULT_MINING_THRESHOLD", "MINERS", "check_target_layout", "mine", "phpm", "shpm", "thpm"]

@@ -9,7 +9,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from toposeg._checks import check_batched, check_binary, check_finite, check_same_shape, describe
+from toposeg._checks import check_batched, check_binary, check_finite, describe
+from toposeg.mining import check_target_layout
 
 ACTIVATIONS = ("sigmoid", "softmax", None)
 REDUCTIONS = ("mean", "none")
@@ -33,15 +34,7 @@ def check_loss_inputs(input: torch.Tensor, target: torch.Tensor, activation: Opt
         raise TypeError(f"input must be a floating-point tensor of logits or probabilities, got dtype {input.dtype}")
     if not isinstance(target, torch.Tensor):
         raise TypeError(f"target must be a torch.Tensor shaped like input {tuple(input.shape)}, got {describe(target)}")
-    if target.ndim == input.ndim and target.shape[0] == input.shape[0] and target.shape[2:] == input.shape[2:] \
-            and target.shape[1] != input.shape[1]:
-        hint = ("; for softmax pass a one-hot target, e.g. F.one_hot(labels, C).movedim(-1, 1)"
-                if input.shape[1] > 1 else "")
-        raise ValueError(
-            f"target has {target.shape[1]} channel(s) but input has {input.shape[1]} "
-            f"(input {tuple(input.shape)}, target {tuple(target.shape)}){hint}"
-        )
-    check_same_shape(input, target, ("input", "target"))
+    check_target_layout(input, target, ("input", "target"))  # one-hot hint for class-index targets
     check_finite(input, "input")
     check_binary(target, "target")
     if activation == "softmax" and input.shape[1] < 2:
