@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import numpy as np
 import pytest
 
-from toposeg.benchmark import METHODS, imperfect_prediction, time_mining, time_training, to_markdown, tubular_patch
+from toposeg.benchmark import (
+    METHODS, imperfect_prediction, run_benchmark, time_mining, time_training, to_markdown, tubular_patch,
+)
 from toposeg.cli import main
 
 TINY = {"features": (4, 4, 4), "iters": 2, "warmup": 0}
@@ -81,3 +84,14 @@ def test_bench_cli_writes_json_and_markdown(tmp_path, capsys):
     assert "| +SHPM |" in md and "| +Skeleton Recall |" in md and "ratio to U-Net" in md
     assert main(["bench", "--dims", "2", "--threads", "0", "--out", str(tmp_path)]) == 2
     assert "--threads must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_table2_mines_at_the_papers_threshold_with_the_thin_rule():
+    for fn in (time_training, time_mining, run_benchmark):
+        params = inspect.signature(fn).parameters
+        assert params["threshold"].default == 0.6, fn.__name__
+        assert params["method"].default == "thin" and params["backend"].default == "auto", fn.__name__
+    rec = time_training(2, patch=(16, 16), methods=["+SHPM"], **TINY)
+    assert rec["threshold"] == 0.6 and rec["method"] == "thin"
+    rec = time_mining(2, patch=(24, 24), repeats=1, method="zhang")
+    assert rec["threshold"] == 0.6 and rec["method"] == "zhang"

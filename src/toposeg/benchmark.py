@@ -11,6 +11,9 @@ recorded, ``ratio_of_medians``). CUDA is synchronised around each
 step. Mining-only timings (one call of each miner on a realistic imperfect prediction) are
 reported separately.
 
+Every compared method is BCE + Dice at weight 1 plus its own term, with the registry defaults
+(clDice 10 soft-skeleton iterations, HPM mining threshold 0.6, skeleton rule ``"thin"``).
+
 Ground-truth-only quantities (the SHPM target skeleton, the Skeleton Recall tube) are
 precomputed once per patch, as a data pipeline would cache them; say so when quoting numbers.
 """
@@ -28,6 +31,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
+
+from toposeg.mining import DEFAULT_MINING_THRESHOLD
 
 #: Table-2 rows: label -> (registry loss name, extra parameters).
 METHODS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -93,11 +98,16 @@ def time_training(
     batch_size: int = 1,
     device: str = "cpu",
     features: Sequence[int] = (32, 64, 128),
-    threshold: float = 0.5,
+    threshold: float = DEFAULT_MINING_THRESHOLD,
+    method: str = "thin",
     backend: str = "auto",
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Median seconds per training iteration (forward, loss, backward, SGD step) per method."""
+    """Median seconds per training iteration (forward, loss, backward, SGD step) per method.
+
+    ``threshold`` is the HPM mining threshold (default 0.6, the paper's); ``method`` / ``backend``
+    the skeleton rule and implementation of SHPM and Skeleton Recall (default ``"thin"`` / ``"auto"``).
+    """
     from toposeg.losses import build_loss
     from toposeg.losses.skeleton_recall import tubed_skeleton
     from toposeg.models import build_model
@@ -122,8 +132,8 @@ def time_training(
     images, labels = zip(*(tubular_patch(patch, seed=seed + i) for i in range(batch_size)))
     x = torch.from_numpy(np.stack(images)[:, None]).to(dev)
     y = torch.from_numpy(np.stack(labels)[:, None]).to(dev)
-    y_skel = skeletonize(y, backend=backend)  # precomputed once (ground truth never changes)
-    y_tube = tubed_skeleton(y, backend=backend)
+    y_skel = skeletonize(y, method=method, backend=backend)  # precomputed once (ground truth never changes)
+    y_tube = tubed_skeleton(y, method=method, backend=backend)
 
     torch.manual_seed(seed)
     base = build_model("unet", spatial_dims=spatial_dims, in_channels=1, out_channels=1, features=tuple(features)).to(dev)
@@ -134,7 +144,7 @@ def time_training(
         if name in ("thpm", "phpm", "shpm"):
             params["threshold"] = threshold
         if name in ("shpm", "skeleton_recall"):
-            params["backend"] = backend
+            params["method"], params["backend"] = method, backend
         if name == "phpm":
             params["dims"] = (0, 1) if spatial_dims == 2 else (0,)
         loss = build_loss(name, **params)
@@ -172,7 +182,7 @@ def time_training(
             "ratio_to_unet": statistics.median(paired), "ratio_of_medians": med / ref, "times_s": times[label],
         })
     return {"spatial_dims": spatial_dims, "patch": list(patch), "batch_size": batch_size, "iters": iters,
-            "warmup": warmup, "features": list(features), "threshold": threshold, "backend": backend,
+            "warmup": warmup, "features": list(features), "threshold": threshold, "method": method, "backend": backend,
             "device": str(dev), "rows": rows,
             "note": (f"median of {iters} timed iterations after {warmup} warm-up rounds, x100 (extrapolated); "
                      "methods timed round-robin (rotating order) in one process; ratio = median over rounds of "
@@ -185,7 +195,8 @@ def time_mining(
     patch: Optional[Sequence[int]] = None,
     repeats: int = 5,
     batch_size: int = 1,
-    threshold: float = 0.5,
+    threshold: float = DEFAULT_MINING_THRESHOLD,
+    method: str = "thin",
     backend: str = "auto",
     device: str = "cpu",
     seed: int = 0,
@@ -200,12 +211,13 @@ def time_mining(
     labels = [tubular_patch(patch, seed=seed + i)[1] for i in range(batch_size)]
     y = torch.from_numpy(np.stack(labels)[:, None]).to(dev)
     p = torch.from_numpy(np.stack([imperfect_prediction(lab, seed=seed + i) for i, lab in enumerate(labels)])[:, None]).to(dev)
-    sy = skeletonize(y, backend=backend)
+    sy = skeletonize(y, method=method, backend=backend)
     calls = {
         "thpm": lambda: mining.thpm(p, y, threshold=threshold),
         "phpm": lambda: mining.phpm(p, y, threshold=threshold, dims=(0, 1) if spatial_dims == 2 else (0,)),
-        "shpm (GT skeleton precomputed)": lambda: mining.shpm(p, y, threshold=threshold, backend=backend, target_skeleton=sy),
-        "shpm (both skeletons)": lambda: mining.shpm(p, y, threshold=threshold, backend=backend),
+        "shpm (GT skeleton precomputed)": lambda: mining.shpm(p, y, threshold=threshold, method=method, backend=backend,
+                                                              target_skeleton=sy),
+        "shpm (both skeletons)": lambda: mining.shpm(p, y, threshold=threshold, method=method, backend=backend),
     }
     out = {}
     for name, fn in calls.items():
@@ -219,7 +231,7 @@ def time_mining(
             ts.append(time.perf_counter() - t0)
         out[name] = {"median_s": statistics.median(ts), "hard_pixels": int((pos | neg).sum())}
     return {"spatial_dims": spatial_dims, "patch": list(patch), "batch_size": batch_size, "repeats": repeats,
-            "backend": backend, "device": str(dev), "miners": out}
+            "threshold": threshold, "method": method, "backend": backend, "device": str(dev), "miners": out}
 
 
 def _cpu_model() -> str:
@@ -273,7 +285,8 @@ def run_benchmark(
     device: str = "cpu",
     methods: Optional[Sequence[str]] = None,
     features: Sequence[int] = (32, 64, 128),
-    threshold: float = 0.5,
+    threshold: float = DEFAULT_MINING_THRESHOLD,
+    method: str = "thin",
     backend: str = "auto",
     mining_repeats: int = 5,
     seed: int = 0,
@@ -284,9 +297,10 @@ def run_benchmark(
     for d in dims:
         result["training"].append(time_training(
             d, patch=patches.get(d), methods=methods, iters=iters, warmup=warmup, batch_size=batch_size,
-            device=device, features=features, threshold=threshold, backend=backend, seed=seed))
+            device=device, features=features, threshold=threshold, method=method, backend=backend, seed=seed))
         result["mining"].append(time_mining(d, patch=patches.get(d), repeats=mining_repeats, batch_size=batch_size,
-                                            threshold=threshold, backend=backend, device=device, seed=seed))
+                                            threshold=threshold, method=method, backend=backend, device=device,
+                                            seed=seed))
     return result
 
 
