@@ -1,6 +1,6 @@
 """Per-case evaluation metrics on whole binary images/volumes (NumPy), and an accumulator.
 
-Definitions: DESIGN.md §2 and docs/evaluation.md.
+Definitions: docs/evaluation.md.
 """
 
 from toposeg.metrics.accumulator import Evaluator, MetricAccumulator

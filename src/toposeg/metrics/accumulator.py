@@ -25,10 +25,18 @@ class MetricAccumulator:
     Undefined values are NaN: they are excluded from mean/std but counted in ``n`` (so
     ``n - n_valid`` says how many cases were undefined) — never silently turned into 0.
     ``std`` is the population standard deviation (ddof=0) of the valid values.
+
+    Args:
+        connectivity, skeleton_method, skeleton_backend: passed to :func:`evaluate_case` for
+            every ``update(pred, target)`` (defaults: 8/26 foreground connectivity, the
+            ``"thin"`` skeleton rule, ``"auto"`` implementation).
     """
 
-    def __init__(self, *, connectivity: Optional[int] = None) -> None:
+    def __init__(self, *, connectivity: Optional[int] = None, skeleton_method: str = "thin",
+                 skeleton_backend: str = "auto") -> None:
         self.connectivity = connectivity
+        self.skeleton_method = skeleton_method
+        self.skeleton_backend = skeleton_backend
         self._rows: list[dict[str, Any]] = []
         self._ids: set[str] = set()
 
@@ -56,7 +64,8 @@ class MetricAccumulator:
         else:
             if target is None:
                 raise TypeError("update(pred, target, case_id=...) needs a target mask (or pass a metrics dict)")
-            metrics = evaluate_case(pred, target, connectivity=self.connectivity)
+            metrics = evaluate_case(pred, target, connectivity=self.connectivity,
+                                    skeleton_method=self.skeleton_method, skeleton_backend=self.skeleton_backend)
         cid = str(case_id) if case_id is not None else f"case{len(self._rows):04d}"
         if cid in self._ids:
             raise ValueError(f"duplicate case_id {cid!r}")

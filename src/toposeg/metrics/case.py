@@ -10,13 +10,14 @@ import numpy as np
 from toposeg.metrics._inputs import as_pair
 from toposeg.metrics.cldice import cldice
 from toposeg.metrics.overlap import dice, iou, miou
-from toposeg.metrics.partition import are_from_labels, voi_from_labels
+from toposeg.metrics.partition import _are_from_table, _table, _voi_from_table
 from toposeg.topology.betti import _betti, _euler, connected_components, resolve_connectivity
 
 
 def evaluate_case(pred: np.ndarray, target: np.ndarray, *, connectivity: Optional[int] = None,
-                  timings: Optional[dict[str, float]] = None) -> dict[str, float]:
-    """All metrics for one whole image/volume (DESIGN.md §2).
+                  timings: Optional[dict[str, float]] = None, skeleton_method: str = "thin",
+                  skeleton_backend: str = "auto") -> dict[str, float]:
+    """All metrics for one whole image/volume (definitions: docs/evaluation.md).
 
     Args:
         pred, target: binary masks (bool or {0, 1}; NumPy arrays or tensors) of the same 2D
@@ -25,6 +26,9 @@ def evaluate_case(pred: np.ndarray, target: np.ndarray, *, connectivity: Optiona
         connectivity: foreground connectivity (2D: 8 or 4, 3D: 26 or 6; None = 8 / 26); the
             background uses the dual connectivity (Betti numbers, VOI/ARE partitions).
         timings: optional dict that receives the seconds spent per metric group.
+        skeleton_method, skeleton_backend: the skeletons of clDice, passed to
+            :func:`toposeg.skeleton.skeletonize` as ``method`` / ``backend`` (default: the
+            topology-preserving ``"thin"`` rule in 2D and 3D; ``"auto"`` picks the implementation).
 
     Returns:
         ``dice, iou, miou, cldice, cldice_tprec, cldice_tsens, voi, voi_split, voi_merge, are,
@@ -41,7 +45,7 @@ def evaluate_case(pred: np.ndarray, target: np.ndarray, *, connectivity: Optiona
     t1 = clock()
     spent["overlap"] = t1 - t0
 
-    out.update(cldice(p, t))
+    out.update(cldice(p, t, skeleton_method=skeleton_method, skeleton_backend=skeleton_backend))
     t2 = clock()
     spent["cldice"] = t2 - t1
 
@@ -49,11 +53,12 @@ def evaluate_case(pred: np.ndarray, target: np.ndarray, *, connectivity: Optiona
     lab_t, lab_p = bg_t[0], bg_p[0]  # partitions: background components 1..n, foreground 0
     t3 = clock()
     spent["labels"] = t3 - t2
-    split, merge = voi_from_labels(lab_t, lab_p)
+    table = _table(lab_t, lab_p)  # one contingency table (skimage) for VOI and ARE
+    split, merge = _voi_from_table(lab_t, lab_p, table)
     out.update(voi=split + merge, voi_split=split, voi_merge=merge)
     t4 = clock()
     spent["voi"] = t4 - t3
-    e, prec, rec = are_from_labels(lab_t, lab_p)
+    e, prec, rec = _are_from_table(table)
     out.update(are=e, are_precision=prec, are_recall=rec)
     t5 = clock()
     spent["are"] = t5 - t4

@@ -33,9 +33,32 @@ def _cldice_from_skeletons(p: np.ndarray, t: np.ndarray, sp: np.ndarray, st: np.
     return {"cldice": float(value), "cldice_tprec": float(tprec), "cldice_tsens": float(tsens)}
 
 
-def cldice(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
-    """``{"cldice", "cldice_tprec", "cldice_tsens"}`` for one pair of binary masks (2D or 3D)."""
+def cldice(pred: np.ndarray, target: np.ndarray, *, skeleton_method: str = "thin",
+           skeleton_backend: str = "auto") -> dict[str, float]:
+    """``{"cldice", "cldice_tprec", "cldice_tsens"}`` for one pair of binary masks (2D or 3D).
+
+    Args:
+        pred, target: binary masks (bool or {0, 1}; NumPy arrays or tensors) of the same 2D
+            ``(H, W)`` or 3D ``(D, H, W)`` shape.
+        skeleton_method: thinning rule of both skeletons, ``method`` of
+            :func:`toposeg.skeleton.skeletonize`: ``"thin"`` (default; topology-preserving and
+            thin in 2D and 3D), ``"zhang"`` (2D, scikit-image's Zhang-Suen rule) or ``"lee"``
+            (3D, scikit-image's Lee thinning, which deletes some objects of even width).
+        skeleton_backend: its implementation, ``backend`` of ``skeletonize`` (``"auto"``,
+            ``"torch"``, ``"skimage"``).
+
+    Returns:
+        Three floats (see the module docstring for the undefined cases).
+
+    Raises:
+        KeyError: unknown method/backend; ValueError: a method that does not apply to the
+        dimensionality, non-binary masks or different shapes (from ``skeletonize`` / the
+        input checks).
+    """
     from toposeg.skeleton import skeletonize
 
     p, t = as_pair(pred, target)
-    return _cldice_from_skeletons(p, t, np.asarray(skeletonize(p), dtype=bool), np.asarray(skeletonize(t), dtype=bool))
+    kw = {"method": skeleton_method, "backend": skeleton_backend}
+    sp = np.asarray(skeletonize(p, **kw), dtype=bool)
+    st = np.asarray(skeletonize(t, **kw), dtype=bool)
+    return _cldice_from_skeletons(p, t, sp, st)

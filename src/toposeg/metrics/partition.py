@@ -1,9 +1,10 @@
 """VOI and ARE on the partition of space induced by a binary tubular structure.
 
-Both masks are turned into label images the same way (DESIGN.md §2): the connected components
-of the *background* (cells between membranes, regions between roads) are labelled 1, 2, ...
-with the background connectivity (the dual of the declared foreground connectivity: 4 in 2D,
-6 in 3D by default), and the foreground itself is label 0. The ground truth is never modified.
+Both masks are turned into label images the same way (docs/evaluation.md): the connected
+components of the *background* (cells between membranes, regions between roads) are labelled
+1, 2, ... with the background connectivity (the dual of the declared foreground connectivity: 4
+in 2D, 6 in 3D by default), and the foreground itself is label 0. The ground truth is never
+modified.
 
 - ARE = ``skimage.metrics.adapted_rand_error(gt_labels, pred_labels)[0]`` (label 0 of the
   ground truth ignored, ground truth as ``image_true``, alpha 0.5) = 1 − F-score of the Rand
@@ -19,13 +20,16 @@ with the background connectivity (the dual of the declared foreground connectivi
   (under-segmentation, false merges) — the two outputs of
   ``skimage.metrics.variation_of_information(gt_labels, pred_labels)``, in that order.
 
-The contingency table is computed with one ``np.bincount`` on combined labels (or ``np.unique``
-when the label product is very large), which is much faster than a sparse matrix.
+Both values are computed by scikit-image itself: one ``skimage.metrics.contingency_table``
+(sparse pixel counts) per pair is passed as ``table=`` to ``variation_of_information``
+(normalised) and to ``adapted_rand_error`` (counts without row 0, i.e. without the
+ground-truth foreground), so the table is built once for both metrics.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+import warnings
+from typing import Any, Optional
 
 import numpy as np
 
@@ -33,6 +37,7 @@ from toposeg.metrics._inputs import as_mask, as_pair
 from toposeg.topology.betti import connected_components, resolve_connectivity
 
 _NAN = float("nan")
+_VOI_ZERO = 1e-12
 
 
 def partition_labels(mask: np.ndarray, *, connectivity: Optional[int] = None) -> np.ndarray:
@@ -43,79 +48,81 @@ def partition_labels(mask: np.ndarray, *, connectivity: Optional[int] = None) ->
     return connected_components(~m, bg)[0]
 
 
-def contingency(true_labels: np.ndarray, test_labels: np.ndarray,
-                ignore_true: tuple[int, ...] = ()) -> np.ndarray:
-    """Non-zero counts ``n_ij`` of the contingency table with row and column ids.
+def _table(true_labels: np.ndarray, test_labels: np.ndarray) -> Any:
+    """``skimage.metrics.contingency_table`` (pixel counts, CSR array); None for empty images."""
+    from skimage.metrics import contingency_table
 
-    Returns an int64 array of shape ``(3, K)``: rows ``i`` (true label), ``j`` (test label) and
-    ``n_ij`` for the K non-empty cells. Pixels whose *true* label is in ``ignore_true`` are
-    dropped.
-    """
-    t = np.asarray(true_labels).reshape(-1)
-    s = np.asarray(test_labels).reshape(-1)
+    t, s = np.asarray(true_labels), np.asarray(test_labels)
     if t.shape != s.shape:
-        raise ValueError(f"label images must have the same size, got {t.size} and {s.size}")
-    if t.size and (t.min() < 0 or s.min() < 0):
-        raise ValueError("label images must be non-negative integers")
-    if ignore_true:
-        keep = ~np.isin(t, ignore_true)
-        t, s = t[keep], s[keep]
+        raise ValueError(f"label images must have the same shape, got {t.shape} and {s.shape}")
+    for name, x in (("true_labels", t), ("test_labels", s)):
+        if x.dtype.kind not in "iub":
+            raise TypeError(f"{name} must be an integer label image, got dtype {x.dtype}")
+        if x.size and x.min() < 0:
+            raise ValueError(f"{name} must be non-negative integers, got minimum {x.min()}")
     if t.size == 0:
-        return np.zeros((3, 0), dtype=np.int64)
-    ncol = int(s.max()) + 1
-    cells = int(t.max()) + 1
-    code = t.astype(np.int64) * ncol + s.astype(np.int64)
-    if cells * ncol <= 4 * code.size + 1024:
-        counts = np.bincount(code, minlength=cells * ncol)
-        nz = np.flatnonzero(counts)
-        n = counts[nz]
-    else:
-        nz, n = np.unique(code, return_counts=True)
-    return np.stack([nz // ncol, nz % ncol, n]).astype(np.int64)
+        return None
+    return contingency_table(t, s, normalize=False, sparse_type="array")
 
 
-def _marginal(ids: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """Per-cell marginal count (the sum of n over cells sharing the same id)."""
-    _, inv = np.unique(ids, return_inverse=True)
-    sums = np.bincount(inv, weights=n)
-    return sums[inv]
+def _voi_from_table(t: np.ndarray, s: np.ndarray, table: Any) -> tuple[float, float]:
+    from skimage.metrics import variation_of_information
+
+    if table is None:
+        return _NAN, _NAN
+    # skimage checks the images' shapes even when it is given the table
+    split, merge = variation_of_information(t, s, table=table / table.sum())
+    # rounding residues (skimage gives ~3e-17 bits for identical partitions) are reported as 0;
+    # a real difference of one pixel among n is at least ~1/n bits, far above _VOI_ZERO
+    return tuple(float(v) if v > _VOI_ZERO else 0.0 for v in (split, merge))  # type: ignore[return-value]
+
+
+def _are_from_table(table: Any) -> tuple[float, float, float]:
+    from skimage.metrics import adapted_rand_error
+
+    if table is None:
+        return _NAN, _NAN, _NAN
+    with warnings.catch_warnings():  # 0/0 when nothing is left: NaN below, no warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        # rows 1..: label 0 of the ground truth ignored, as skimage's ignore_labels=(0,)
+        e, sk_prec, sk_rec = adapted_rand_error(table=table[1:])
+    # skimage's "precision" is our recall and vice versa (module docstring, scikit-image #6485)
+    e, prec, rec = (float(v) for v in (e, sk_rec, sk_prec))
+    return tuple(v if np.isfinite(v) else _NAN for v in (e, prec, rec))  # type: ignore[return-value]
 
 
 def voi_from_labels(true_labels: np.ndarray, test_labels: np.ndarray) -> tuple[float, float]:
-    """``(split, merge)`` = ``(H(test|true), H(true|test))`` in bits (skimage order)."""
-    i, j, n = contingency(true_labels, test_labels)
-    total = float(n.sum())
-    if total == 0:
-        return _NAN, _NAN
-    nf = n.astype(np.float64)
-    a = _marginal(i, nf)  # true marginal of each cell's row
-    b = _marginal(j, nf)  # test marginal of each cell's column
-    p = nf / total
-    split = float(-(p * np.log2(nf / a)).sum())
-    merge = float(-(p * np.log2(nf / b)).sum())
-    return max(split, 0.0) + 0.0, max(merge, 0.0) + 0.0
+    """``(split, merge)`` = ``(H(test|true), H(true|test))`` in bits, no label ignored: the
+    output of ``skimage.metrics.variation_of_information(true_labels, test_labels)``.
+
+    Args:
+        true_labels, test_labels: non-negative integer label images of the same shape.
+
+    Returns:
+        Two floats; NaN for empty (size-0) images; values below 1e-12 bits (rounding residues
+        of identical partitions) are returned as 0.
+
+    Raises:
+        ValueError: different shapes, negative labels. TypeError: non-integer dtype.
+    """
+    return _voi_from_table(true_labels, test_labels, _table(true_labels, test_labels))
 
 
 def are_from_labels(true_labels: np.ndarray, test_labels: np.ndarray) -> tuple[float, float, float]:
-    """``(are, precision, recall)``: ARE exactly as ``skimage.metrics.adapted_rand_error`` (label
-    0 of the true image ignored, alpha 0.5); precision = same-pair agreement / pairs within test
-    segments, recall = / pairs within true segments (skimage returns these two swapped, see the
-    module docstring). NaN where a denominator is 0."""
-    i, j, n = contingency(true_labels, test_labels, ignore_true=(0,))
-    nf = n.astype(np.float64)
-    total = nf.sum()
-    sum_p2 = nf @ nf - total
-    a = np.bincount(np.unique(i, return_inverse=True)[1], weights=nf) if nf.size else nf
-    b = np.bincount(np.unique(j, return_inverse=True)[1], weights=nf) if nf.size else nf
-    sum_a2 = a @ a - total  # pairs within true segments
-    sum_b2 = b @ b - total  # pairs within test segments
+    """``(are, precision, recall)`` of ``skimage.metrics.adapted_rand_error(true_labels,
+    test_labels)`` (label 0 of the true image ignored, alpha 0.5), with precision = same-pair
+    agreement / pairs within test segments and recall = / pairs within true segments (skimage
+    returns these two swapped, see the module docstring). NaN where a denominator is 0 (e.g. a
+    true image that is all label 0). Errors as :func:`voi_from_labels`.
+    """
+    return _are_from_table(_table(true_labels, test_labels))
 
-    def ratio(num: float, den: float) -> float:
-        return float(num / den) if den > 0 else _NAN
 
-    precision, recall = ratio(sum_p2, sum_b2), ratio(sum_p2, sum_a2)
-    fscore = ratio(sum_p2, 0.5 * sum_a2 + 0.5 * sum_b2)
-    return 1.0 - fscore, precision, recall
+def voi_are_from_labels(true_labels: np.ndarray, test_labels: np.ndarray
+                        ) -> tuple[tuple[float, float], tuple[float, float, float]]:
+    """``((split, merge), (are, precision, recall))`` from one contingency table."""
+    table = _table(true_labels, test_labels)
+    return _voi_from_table(true_labels, test_labels, table), _are_from_table(table)
 
 
 def voi(pred: np.ndarray, target: np.ndarray, *, connectivity: Optional[int] = None) -> dict[str, float]:
