@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from toposeg.data import DATASETS, open_dataset
-from toposeg.data.labels import binarize, membranes_from_ids
+from toposeg.data.labels import binarize, foreground_fraction_warning, membranes_from_ids
 from toposeg.io import write_array
 
 ISBI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "isbi2012"
@@ -89,19 +90,143 @@ def test_folder_rgb_png_channels_first(tmp_path):
 
 
 def test_folder_foreground_rules(tmp_path):
-    lab = np.array([[0, 100, 128, 255]] * 4, np.uint8)
+    # a two-level 0/255 label: bright = 255, dark = 0, nonzero = 255
+    lab = np.array([[0, 255, 0, 255]] * 4, np.uint8)
     write_array(tmp_path / "image" / "a.npy", np.zeros((4, 4), np.float32))
     write_array(tmp_path / "label" / "a.npy", lab)
-    assert open_dataset("folder", tmp_path)[0].label[0].tolist() == [False, True, True, True]
-    assert open_dataset("folder", tmp_path, foreground="dark")[0].label[0].tolist() == [True, True, False, False]
-    assert open_dataset("folder", tmp_path, foreground="bright")[0].label[0].tolist() == [False, False, True, True]
+    assert open_dataset("folder", tmp_path)[0].label[0].tolist() == [False, True, False, True]
+    assert open_dataset("folder", tmp_path, foreground="dark")[0].label[0].tolist() == [True, False, True, False]
+    assert open_dataset("folder", tmp_path, foreground="bright")[0].label[0].tolist() == [False, True, False, True]
     with pytest.raises(ValueError, match=r"foreground must be one of .*got 'black'"):
         open_dataset("folder", tmp_path, foreground="black")
 
 
+# the structure drawn by hand: a 2-px road across a 12 x 12 tile, the rest background
+_ROAD = np.zeros((12, 12), bool)
+_ROAD[5:7, :] = True
+
+
+@pytest.mark.parametrize("ext,encoded", [
+    (".png", _ROAD.astype(np.uint8)),                     # 0/1 PNG: used to become all background
+    (".png", _ROAD.astype(np.uint8) * 255),               # 0/255 PNG
+    (".png", _ROAD.astype(np.uint16) * 65535),            # 0/65535 16-bit PNG
+    (".tif", _ROAD.astype(np.uint8)),                     # 0/1 TIFF
+    (".npy", _ROAD.copy()),                               # bool
+    (".npy", _ROAD.astype(np.float32)),                   # float 0.0/1.0
+    (".npy", np.where(_ROAD, 7, 3).astype(np.int16)),     # any other two levels: 3/7
+])
+def test_two_level_encodings_are_detected(tmp_path, ext, encoded):
+    write_array(tmp_path / "image" / f"t{ext}", np.zeros((12, 12), np.uint8))
+    write_array(tmp_path / "label" / f"t{ext}", encoded)
+    bright = open_dataset("folder", tmp_path, foreground="bright")[0].label
+    dark = open_dataset("folder", tmp_path, foreground="dark")[0].label
+    np.testing.assert_array_equal(bright, _ROAD)
+    np.testing.assert_array_equal(dark, ~_ROAD)
+
+
+def test_roads_01_mask_png(tmp_path):
+    rgb = np.random.default_rng(7).integers(0, 200, (12, 12, 3)).astype(np.uint8)
+    write_array(tmp_path / "image" / "r.png", rgb)
+    write_array(tmp_path / "label" / "r.png", _ROAD.astype(np.uint8))  # stored as 0/1
+    case = open_dataset("roads", tmp_path)[0]
+    assert case.label.sum() == 24  # the 2 x 12 road, not 0 pixels
+    np.testing.assert_array_equal(case.label, _ROAD)
+
+
+def test_isbi_dark_01_label_png(tmp_path):
+    membrane = np.zeros((12, 12), bool)
+    membrane[:, 4] = True
+    membrane[8, :] = True  # 23 membrane pixels, stored as 0 (dark) in a 0/1 file
+    write_array(tmp_path / "image" / "00.png", np.full((12, 12), 9, np.uint8))
+    write_array(tmp_path / "label" / "00.png", (~membrane).astype(np.uint8))
+    case = open_dataset("isbi2012", tmp_path)[0]
+    assert case.label.sum() == 23  # not all 144 pixels
+    np.testing.assert_array_equal(case.label, membrane)
+
+
+def test_single_valued_labels(tmp_path):
+    write_array(tmp_path / "image" / "a.png", np.zeros((6, 6), np.uint8))
+    write_array(tmp_path / "label" / "a.png", np.zeros((6, 6), np.uint8))  # a tile without any road
+    assert not open_dataset("folder", tmp_path, foreground="bright")[0].label.any()
+    assert open_dataset("folder", tmp_path, foreground="dark")[0].label.all()
+    write_array(tmp_path / "label" / "a.png", np.full((6, 6), 255, np.uint8))  # the top level of uint8
+    assert open_dataset("folder", tmp_path, foreground="bright")[0].label.all()
+    assert not open_dataset("folder", tmp_path, foreground="dark")[0].label.any()
+    write_array(tmp_path / "label" / "a.png", np.ones((6, 6), np.uint8))  # 0/1 says fg, 0/255 says neither
+    with pytest.raises(ValueError, match=r"a\.png: label holds the single value 1, which could be the foreground "
+                                         r"or the background level .*use foreground 'nonzero'"):
+        open_dataset("folder", tmp_path, foreground="bright")[0]
+    assert open_dataset("folder", tmp_path)[0].label.all()  # nonzero: 1 != 0
+
+
+def test_more_than_two_values_refused_unless_nonzero(tmp_path):
+    lab = np.array([[0, 100, 128, 255]] * 4, np.uint8)
+    write_array(tmp_path / "image" / "a.png", np.zeros((4, 4), np.uint8))
+    write_array(tmp_path / "label" / "a.png", lab)
+    for rule in ("bright", "dark"):
+        with pytest.raises(ValueError, match=r"a\.png: 'bright'/'dark' need a label with exactly two values "
+                                             r"\(e\.g\. 0/1 or 0/255\), found 0, 100, 128, 255; use foreground 'nonzero'"):
+            open_dataset("folder", tmp_path, foreground=rule)[0]
+    assert open_dataset("folder", tmp_path)[0].label[0].tolist() == [False, True, True, True]
+
+
 def test_binarize_float_and_bool():
-    assert binarize(np.array([0.2, 0.7]), "bright").tolist() == [False, True]
+    assert binarize(np.array([0.0, 1.0]), "bright").tolist() == [False, True]
+    assert binarize(np.array([0.2, 0.7]), "bright").tolist() == [False, True]  # two levels: 0.7 is the high one
     assert binarize(np.array([True, False]), "dark").tolist() == [False, True]
+    with pytest.raises(ValueError, match=r"x: label holds non-finite values"):
+        binarize(np.array([0.0, np.nan]), "bright", name="x")
+    with pytest.raises(TypeError, match=r"x: cannot binarize a label of dtype <U1"):
+        binarize(np.array(["a"]), "bright", name="x")
+
+
+def test_foreground_fraction_warning():
+    text = foreground_fraction_warning(0.7, "bright")
+    assert text is not None and "70.0%" in text and "--label-foreground dark" in text
+    assert foreground_fraction_warning(0.7, "dark", what="ground truth 07").count("--label-foreground bright") == 1
+    assert "ground truth 07" in foreground_fraction_warning(0.7, "dark", what="ground truth 07")
+    assert foreground_fraction_warning(0.5, "nonzero") is None  # exactly half: not above 50 %
+    mask = np.zeros((10, 10), bool)
+    mask[:6] = True  # 60 of 100
+    assert "60.0%" in foreground_fraction_warning(mask, "nonzero", "foreground=")
+    assert "use foreground=dark" in foreground_fraction_warning(mask, "nonzero", "foreground=")
+    assert foreground_fraction_warning(~mask, "nonzero") is None
+    with pytest.raises(ValueError, match=r"mask_or_fraction must be in \[0, 1\], got 1\.5"):
+        foreground_fraction_warning(1.5, "bright")
+    with pytest.raises(ValueError, match=r"rule must be one of .*got 'white'"):
+        foreground_fraction_warning(0.1, "white")
+    with pytest.raises(TypeError, match=r"bool mask or a number, got an array of dtype uint8"):
+        foreground_fraction_warning(mask.astype(np.uint8), "bright")
+
+
+def test_datasets_know_their_polarity(tmp_path):
+    write_array(tmp_path / "image" / "00.png", np.zeros((8, 8), np.uint8))
+    write_array(tmp_path / "label" / "00.png", np.eye(8, dtype=bool))
+    assert open_dataset("isbi2012", tmp_path).label_foreground == "dark"
+    assert open_dataset("folder", tmp_path).label_foreground == "nonzero"
+    assert open_dataset("folder", tmp_path, foreground="bright").label_foreground == "bright"
+    rgb = tmp_path / "rgb"
+    write_array(rgb / "image" / "r.png", np.zeros((8, 8, 3), np.uint8))
+    write_array(rgb / "label" / "r.png", np.eye(8, dtype=bool))
+    assert open_dataset("roads", rgb).label_foreground == "bright"
+    assert open_dataset("roads", rgb, foreground="nonzero").label_foreground == "nonzero"
+    assert open_dataset("vessels2d", n=1).label_foreground == "nonzero"
+    assert "label_foreground='dark'" in repr(open_dataset("isbi2012", tmp_path))
+
+
+def test_empty_files_refused_when_opened(tmp_path):
+    _pair_folder(tmp_path, ".png", n=2)
+    (tmp_path / "label" / "c1.png").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty \(0-byte\) file\(s\).*label/c1\.png"):
+        open_dataset("folder", tmp_path)
+    with pytest.raises(ValueError, match=r"empty \(0-byte\) file\(s\).*label/c1\.png"):
+        open_dataset("isbi2012", tmp_path)
+    tif = tmp_path / "tif"
+    tif.mkdir()
+    (tif / "train-volume.tif").write_bytes(b"")
+    (tif / "train-labels.tif").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty \(0-byte\) file\(s\).*train-volume\.tif, .*train-labels\.tif"):
+        open_dataset("isbi2012", tif)
 
 
 def test_folder_missing_folder(tmp_path):
@@ -266,13 +391,117 @@ def test_cremi_sections(tmp_path):
     assert c1_none.label[1, 1] == False  # noqa: E712 - id treated as a neuron when no background ids
 
 
+@pytest.mark.parametrize("first", [2**60 + 1, 2**64 - 4, 2**53])
+def test_membranes_between_huge_ids(first):
+    # two neurons whose ids differ by 1 but coincide as float64: the band must still be 5 px per row
+    ids = np.full((6, 20), first, np.uint64)
+    ids[:, 10:] = np.uint64(first + 1)
+    band = membranes_from_ids(ids, 5)
+    assert band.sum(axis=1).tolist() == [5] * 6
+    # hand count: a 6-wide window (offsets -3..+2) at column c sees both ids when c - 3 <= 9 and
+    # c + 2 >= 10, i.e. columns 8..12
+    assert band[:, 8:13].all()
+
+
+def test_membranes_between_huge_int64_ids():
+    ids = np.full((4, 12), 2**62 + 1, np.int64)
+    ids[:, 6:] = 2**62 + 2
+    assert membranes_from_ids(ids, 3).sum(axis=1).tolist() == [3] * 4
+
+
+def test_background_ids_match_exactly():
+    # 2**64 - 3 is a neuron; the background ids 2**64 - 1 and 2**64 - 2 round to the same float64
+    ids = np.full((5, 5), 2**64 - 3, np.uint64)
+    ids[0, 0] = np.uint64(2**64 - 2)
+    out = membranes_from_ids(ids, 1, background_ids=(0, 2**64 - 1, 2**64 - 2))
+    assert out[0, 0]
+    band = np.zeros((5, 5), bool)  # a 2 x 2 window sees two ids only next to (0, 0)
+    band[0:2, 0:2] = True
+    np.testing.assert_array_equal(out, band)
+    # a background id that the dtype cannot hold matches nothing (and does not overflow)
+    small = np.full((3, 3), 5, np.int64)
+    assert not membranes_from_ids(small, 1, background_ids=(2**64 - 1, -1)).any()
+
+
+def test_cremi_huge_ids_end_to_end(tmp_path):
+    raw = np.zeros((2, 8, 20), np.uint8)
+    ids = np.full((2, 8, 20), 2**64 - 4, np.uint64)
+    ids[:, :, 10:] = np.uint64(2**64 - 3)
+    _write_cremi(tmp_path / "big.hdf", raw, ids)
+    case = open_dataset("cremi", tmp_path)[1]
+    assert case.label.sum(axis=1).tolist() == [5] * 8
+    assert case.meta["background_fraction"] == 0.0
+
+
+def _write_padded(path: Path, raw: np.ndarray, ids: np.ndarray, offset_nm, resolution=(40.0, 4.0, 4.0),
+                  label_resolution=True) -> None:
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        r = f.create_dataset("volumes/raw", data=raw)
+        if resolution is not None:
+            r.attrs["resolution"] = np.asarray(resolution, np.float64)
+        lab = f.create_dataset("volumes/labels/neuron_ids", data=ids)
+        if resolution is not None and label_resolution:
+            lab.attrs["resolution"] = np.asarray(resolution, np.float64)
+        if offset_nm is not None:
+            lab.attrs["offset"] = np.asarray(offset_nm, np.float64)
+
+
+def test_cremi_padded_file_reads_like_its_cropped_twin(tmp_path):
+    rng = np.random.default_rng(11)
+    raw = rng.integers(0, 255, (10, 40, 44)).astype(np.uint8)
+    ids = np.ones((4, 20, 22), np.uint64)
+    ids[:, :, 11:] = 2
+    # offset (120, 40, 60) nm at (40, 4, 4) nm per voxel = (3, 10, 15) voxels (worked out by hand)
+    _write_padded(tmp_path / "sample_A_padded.hdf", raw, ids, (120.0, 40.0, 60.0))
+    cropped = tmp_path / "cropped"
+    cropped.mkdir()
+    _write_cremi(cropped / "sample_A.hdf", raw[3:7, 10:30, 15:37], ids)
+    padded_ds = open_dataset("cremi", tmp_path / "sample_A_padded.hdf")
+    twin = open_dataset("cremi", cropped)
+    assert len(padded_ds) == 4 and padded_ds.ids[0] == "sample_A_padded_000"
+    for z in range(4):
+        a, b = padded_ds[z], twin[z]
+        np.testing.assert_array_equal(a.image[0], raw[3 + z, 10:30, 15:37])
+        np.testing.assert_array_equal(a.image, b.image)
+        np.testing.assert_array_equal(a.label, b.label)
+        assert a.label.sum(axis=1).tolist() == [5] * 20
+    assert padded_ds[0].meta["raw_offset"] == (3, 10, 15)
+
+
+def test_cremi_padded_errors(tmp_path):
+    raw = np.zeros((6, 20, 20), np.uint8)
+    ids = np.ones((2, 10, 10), np.uint64)
+    cases = {
+        "nooffset.hdf": (dict(offset_nm=None), r"does not match volumes/labels/neuron_ids shape \(2, 10, 10\) and "
+                                               r"volumes/labels/neuron_ids has no 'offset' attribute"),
+        "half.hdf": (dict(offset_nm=(40.0, 6.0, 0.0)), r"label offset \[40\.0, 6\.0, 0\.0\] nm is not a whole number "
+                                                       r"of voxels"),
+        "outside.hdf": (dict(offset_nm=(40.0, 48.0, 0.0)), r"the label offset \[1, 12, 0\] voxels puts the labels "
+                                                           r"outside the raw volume"),
+        "nores.hdf": (dict(offset_nm=(0.0, 0.0, 0.0), resolution=None), r"has an 'offset' attribute \[0\.0, 0\.0, "
+                                                                         r"0\.0\] \(nm\) but no volume has a 'resolution'"),
+    }
+    for name, (kw, message) in cases.items():
+        _write_padded(tmp_path / name, raw, ids, **kw)
+        with pytest.raises(ValueError, match=re.escape(name) + ".*" + message):
+            open_dataset("cremi", tmp_path / name)
+    # the raw resolution alone is enough (labels without their own resolution attribute)
+    _write_padded(tmp_path / "rawres.hdf", raw, ids, (80.0, 20.0, 40.0), label_resolution=False)
+    assert open_dataset("cremi", tmp_path / "rawres.hdf")[0].meta["raw_offset"] == (2, 5, 10)
+    (tmp_path / "zero.hdf").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty \(0-byte\) file\(s\).*zero\.hdf"):
+        open_dataset("cremi", tmp_path / "zero.hdf")
+
+
 def test_cremi_errors(tmp_path):
     import h5py
 
     with pytest.raises(ValueError, match="no HDF5 files"):
         open_dataset("cremi", tmp_path)
     _write_cremi(tmp_path / "pad.hdf", np.zeros((2, 12, 12), np.uint8), np.zeros((2, 10, 10), np.uint64))
-    with pytest.raises(ValueError, match=r"pad\.hdf: volumes/raw shape \(2, 12, 12\) does not match"):
+    with pytest.raises(ValueError, match=r"pad\.hdf: volumes/raw shape \(2, 12, 12\) does not match .*no 'offset'"):
         open_dataset("cremi", tmp_path)
     with h5py.File(tmp_path / "other.h5", "w") as f:
         f.create_dataset("volumes/raw", data=np.zeros((1, 4, 4)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -13,12 +13,24 @@ class LazyCases(Sequence):
     """``len`` and ``ids`` are known up front; ``cases[i]`` calls ``read(i)`` (a picklable
     callable such as a ``functools.partial`` of a module-level function), so the sequence can be
     handed to DataLoader workers. Nothing is cached here; :class:`toposeg.data.PatchDataset`
-    caches what it reads per worker."""
+    caches what it reads per worker.
 
-    def __init__(self, ids: Sequence[str], read: Callable[[int], Case], *, description: str = "") -> None:
+    ``label_foreground`` is the label polarity of the dataset: the rule that turns its mask
+    files into the bool labels — ``"nonzero"``, ``"bright"`` or ``"dark"``, see
+    :func:`toposeg.data.labels.binarize` — so that an engine can record it (in checkpoints) and
+    tools that read the same files (``evaluate``, ``mine``, ``graph``) use the same rule. Kinds
+    without mask files give the rule of the masks toposeg writes from their labels (bool saved
+    as 0/255 or 0/1: ``"nonzero"``); CREMI, whose membranes are derived from neuron ids, is one
+    of them. ``None`` when unknown. ``label_source`` says in words where the label comes from.
+    """
+
+    def __init__(self, ids: Sequence[str], read: Callable[[int], Case], *, description: str = "",
+                 label_foreground: Optional[str] = None, label_source: str = "") -> None:
         self.ids = list(ids)
         self._read = read
         self.description = description
+        self.label_foreground = label_foreground
+        self.label_source = label_source
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -34,4 +46,6 @@ class LazyCases(Sequence):
         return self._read(j)
 
     def __repr__(self) -> str:
-        return f"LazyCases({len(self)} cases{', ' + self.description if self.description else ''})"
+        desc = f", {self.description}" if self.description else ""
+        fg = f", label_foreground={self.label_foreground!r}" if self.label_foreground else ""
+        return f"LazyCases({len(self)} cases{desc}{fg})"

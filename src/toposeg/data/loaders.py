@@ -16,25 +16,27 @@ from typing import Optional
 import numpy as np
 
 from toposeg.data.case import Case
-from toposeg.data.labels import FOREGROUND_RULES, binarize
+from toposeg.data.files import as_root as _as_root, refuse_empty_files
+from toposeg.data.labels import binarize, check_rule
 from toposeg.data.lazy import LazyCases
-from toposeg.io import _short, extension, list_images, pair_by_stem, read_array  # noqa: F401 (_short: imagecas)
+from toposeg.io import extension, list_images, pair_by_stem, read_array
 
 RASTER = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
-def _as_root(root, kind: str) -> Path:
-    if root is None:
-        raise ValueError(f"open_dataset({kind!r}) needs a data root folder, got root=None")
-    path = Path(root)
-    if not path.exists():
-        raise FileNotFoundError(f"{kind}: data root not found: {path}")
-    return path
-
-
 def _check_rule(foreground: str) -> None:
-    if foreground not in FOREGROUND_RULES:
-        raise ValueError(f"foreground must be one of {list(FOREGROUND_RULES)}, got {foreground!r}")
+    check_rule(foreground, "foreground")
+
+
+def _source(rule: str) -> str:
+    return {"nonzero": "label files, foreground = nonzero values",
+            "bright": "label files, foreground = the high level of a two-level mask",
+            "dark": "label files, foreground = the low level of a two-level mask"}[rule]
+
+
+def _paired(pairs: list[tuple[str, Path, Path]], where: str) -> list[tuple[str, Path, Path]]:
+    refuse_empty_files([p for pair in pairs for p in pair[1:]], where)
+    return pairs
 
 
 def arrange(image: np.ndarray, label: np.ndarray, image_path, label_path) -> tuple[np.ndarray, np.ndarray]:
@@ -77,15 +79,23 @@ def _read_indexed(pairs: list[tuple[str, Path, Path]], foreground: str, i: int) 
 
 def open_folder(root, *, foreground: str = "nonzero", image_dir: str = "image", label_dir: str = "label") -> LazyCases:
     """Any folder with ``image/`` and ``label/`` subfolders of files matched by name (stem):
-    PNG/JPEG, TIFF, NIfTI, NumPy. ``foreground``: ``"nonzero"`` | ``"bright"`` | ``"dark"``
-    (see :func:`toposeg.data.labels.binarize`)."""
+    PNG/JPEG, TIFF, NIfTI, NumPy. ``foreground``: ``"nonzero"`` (default) | ``"bright"`` |
+    ``"dark"`` (see :func:`toposeg.data.labels.binarize`; bright/dark detect 0/1 vs 0/255
+    encodings per file); it becomes ``dataset.label_foreground``.
+
+    Raises:
+        FileNotFoundError: missing root or subfolder. ValueError: unknown ``foreground``, no
+        files, unpaired files, empty (0-byte) files (all listed).
+    """
     root = _as_root(root, "folder")
     _check_rule(foreground)
     for sub, what in ((image_dir, "image"), (label_dir, "label")):
         if not (root / sub).is_dir():
             raise FileNotFoundError(f"{what} folder not found: {root / sub}")
     pairs = pair_by_stem(list_images(root / image_dir, "image"), list_images(root / label_dir, "label"), str(root))
-    return LazyCases([p[0] for p in pairs], partial(_read_indexed, pairs, foreground), description=f"folder {root}")
+    pairs = _paired(pairs, f"folder {root}")
+    return LazyCases([p[0] for p in pairs], partial(_read_indexed, pairs, foreground), description=f"folder {root}",
+                     label_foreground=foreground, label_source=_source(foreground))
 
 
 # ---------------------------------------------------------------- ISBI 2012
@@ -124,8 +134,9 @@ def open_isbi2012(root, *, layout: str = "auto", volume: str = "train-volume.tif
                   foreground: str = "dark") -> LazyCases:
     """ISBI 2012 EM membranes: multi-page TIFF stacks (``train-volume.tif`` and
     ``train-labels.tif``, one case per section, ids ``"00"``, ``"01"``...) or PNG folders
-    (``image/NN.png``, ``label/NN.png``, ids = file stems). Membranes are the dark label
-    (``label < 128``), so ``foreground="dark"``. ``layout``: ``"auto"`` | ``"tiff"`` | ``"png"``."""
+    (``image/NN.png``, ``label/NN.png``, ids = file stems). Membranes are the dark level of the
+    two-level label (0 of 0/255, also 0 of 0/1), so ``foreground="dark"`` (=
+    ``dataset.label_foreground``). ``layout``: ``"auto"`` | ``"tiff"`` | ``"png"``."""
     root = _as_root(root, "isbi2012")
     _check_rule(foreground)
     if layout not in ("auto", "tiff", "png"):
@@ -136,16 +147,19 @@ def open_isbi2012(root, *, layout: str = "auto", volume: str = "train-volume.tif
         if not layout:
             raise FileNotFoundError(f"isbi2012: {root} has neither {volume} nor an image/ folder")
     if layout == "png":
-        return open_folder(root, foreground=foreground)
+        cases = open_folder(root, foreground=foreground)
+        cases.description = f"isbi2012 {root}"
+        return cases
     for p in (vol, lab):
         if not p.is_file():
             raise FileNotFoundError(f"isbi2012: {p} not found")
+    refuse_empty_files([vol, lab], f"isbi2012 {root}")
     sv, sl = _tiff_stack_shape(vol), _tiff_stack_shape(lab)
     if sv != sl:
         raise ValueError(f"{lab}: label stack shape {sl} does not match {vol.name} shape {sv}")
     n = sv[0]
     return LazyCases([f"{i:02d}" for i in range(n)], partial(_read_isbi_tiff, vol, lab, n, foreground),
-                     description=f"isbi2012 {root}")
+                     description=f"isbi2012 {root}", label_foreground=foreground, label_source=_source(foreground))
 
 
 # ---------------------------------------------------------------- Massachusetts Roads
@@ -167,7 +181,9 @@ def _read_road(pairs: list[tuple[str, Path, Path]], foreground: str, i: int) -> 
 
 def open_roads(root, *, split: Optional[str] = "train", foreground: str = "bright",
                max_blank: Optional[float] = None, blank_value: float = 255) -> LazyCases:
-    """Massachusetts Roads: RGB TIFF/PNG tiles with masks (3 input channels, label = mask >= 128).
+    """Massachusetts Roads: RGB TIFF/PNG tiles with masks (3 input channels; label = the high
+    level of the two-level mask, ``foreground="bright"``, or ``"nonzero"``; it becomes
+    ``dataset.label_foreground``).
 
     Layouts: ``image/`` + ``label/`` under ``root`` (folder format), or the original
     ``[tiff/]{split}/`` + ``[tiff/]{split}_labels/`` (``split``: ``"train"``, ``"val"``,
@@ -188,8 +204,10 @@ def open_roads(root, *, split: Optional[str] = "train", foreground: str = "brigh
     if not lab_dir.is_dir():
         raise FileNotFoundError(f"label folder not found: {lab_dir}")
     pairs = pair_by_stem(list_images(img_dir, "image"), list_images(lab_dir, "label"), str(root))
+    pairs = _paired(pairs, f"roads {root}")
     if max_blank is not None:
         pairs = [p for p in pairs if _blank_fraction(p[1], blank_value) <= max_blank]
         if not pairs:
             raise ValueError(f"roads: every tile in {img_dir} is more than {max_blank:.0%} blank")
-    return LazyCases([p[0] for p in pairs], partial(_read_road, pairs, foreground), description=f"roads {img_dir}")
+    return LazyCases([p[0] for p in pairs], partial(_read_road, pairs, foreground), description=f"roads {img_dir}",
+                     label_foreground=foreground, label_source=_source(foreground))

@@ -57,6 +57,10 @@ class SyntheticCases(Sequence):
             raise ValueError(f"n must be an integer >= 1, got {n!r}")
         self.kind, self.n, self.size, self.seed = kind, int(n), size, int(seed)
         self.ids = [f"{kind}_{i:04d}" for i in range(self.n)]
+        #: label polarity (see :class:`toposeg.data.lazy.LazyCases`): generated bool labels, which
+        #: ``toposeg synth`` writes as 0/255 (2D) or 0/1 (3D) masks
+        self.label_foreground = "nonzero"
+        self.label_source = f"generated ({kind})"
 
     def __len__(self) -> int:
         return self.n
