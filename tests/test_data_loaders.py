@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from toposeg.data import DATASETS, open_dataset
 from toposeg.data.labels import binarize, foreground_fraction_warning, membranes_from_ids
@@ -588,7 +589,7 @@ def test_imagecas_resample(tmp_path):
     lab[4:12, 4:12, 2:6] = 1  # a block aligned with the 2x grid
     lab[0, 0, 0] = 1  # a single voxel: kept by nearest at a sampled position? area drops it
     _write_cas(tmp_path, "1", vol, lab)
-    near = open_dataset("imagecas", tmp_path, resample=(4, 8, 8), hu_window=None)[0]
+    near = open_dataset("imagecas", tmp_path, resample=(4, 8, 8), hu_window=None, label_resample="nearest")[0]
     area = open_dataset("imagecas", tmp_path, resample=(4, 8, 8), hu_window=None, label_resample="area")[0]
     assert near.image.shape == (1, 4, 8, 8) and near.label.shape == (4, 8, 8)
     block = np.zeros((4, 8, 8), bool)
@@ -598,6 +599,60 @@ def test_imagecas_resample(tmp_path):
     ref = vol.transpose(2, 1, 0).reshape(4, 2, 8, 2, 8, 2).mean(axis=(1, 3, 5))
     np.testing.assert_allclose(near.image[0], ref, rtol=1e-5, atol=1e-4)
     assert open_dataset("imagecas", tmp_path, resample="icas-d")[0].image.shape == (1, 72, 128, 128)
+
+
+def test_resample_label_modes_on_a_thin_line():
+    # a 1-voxel line along x at (z, y) = (4, 4) in 16^3, downsampled 2x: every 2x2x2 block on it
+    # holds 2 of 8 label voxels (a quarter), and nearest-exact samples only odd indices.
+    from toposeg.data.imagecas import resample_label
+
+    line = np.zeros((16, 16, 16), bool)
+    line[4, 4, :] = True
+    coarse = np.zeros((8, 8, 8), bool)
+    coarse[2, 2, :] = True  # by hand: the blocks containing the line
+    assert not resample_label(line, (8, 8, 8), "nearest").any()   # the paper's: the vessel vanishes
+    assert not resample_label(line, (8, 8, 8), "area").any()      # 0.25 < 0.5
+    assert not resample_label(line, (8, 8, 8), "linear").any()
+    np.testing.assert_array_equal(resample_label(line, (8, 8, 8), "any"), coarse)
+    np.testing.assert_array_equal(resample_label(line, (8, 8, 8), "skeleton"), coarse)
+    np.testing.assert_array_equal(resample_label(line, (8, 8, 8)), coarse)  # the default
+    with pytest.raises(ValueError, match=r"label_resample must be one of \['skeleton', 'nearest', 'linear', "
+                                         r"'area', 'any'\], got 'cubic'"):
+        resample_label(line, (8, 8, 8), "cubic")
+    with pytest.raises(ValueError, match=r"resample shape \(8, 8\) must be 3 positive sizes"):
+        resample_label(line, (8, 8), "area")
+
+
+def test_resample_label_keeps_a_broken_diagonal_connected():
+    # a 26-connected staircase of single voxels (1 component) stays one component at 2x
+    from toposeg.data.imagecas import resample_label
+
+    stair = np.zeros((20, 20, 20), bool)
+    for k in range(20):
+        stair[k, k, 10] = True
+    s26 = np.ones((3, 3, 3), bool)
+    assert ndimage.label(stair, s26)[1] == 1
+    skel = resample_label(stair, (10, 10, 10), "skeleton")
+    assert ndimage.label(skel, s26)[1] == 1
+    # the coarse voxels (k//2, k//2, 5) by hand
+    expected = np.zeros((10, 10, 10), bool)
+    for k in range(10):
+        expected[k, k, 5] = True
+    np.testing.assert_array_equal(skel, expected)
+
+
+def test_imagecas_polarity_dupes_and_empty(tmp_path):
+    _write_cas(tmp_path, "1", np.zeros((4, 4, 4), np.float32), np.eye(4, dtype=np.uint8)[:, :, None].repeat(4, 2))
+    assert open_dataset("imagecas", tmp_path).label_foreground == "nonzero"
+    _write_cas(tmp_path / "sub", "1", np.zeros((4, 4, 4), np.float32), np.zeros((4, 4, 4), np.uint8))
+    with pytest.raises(ValueError, match=r"imagecas: two files give the id '1'"):
+        open_dataset("imagecas", tmp_path)
+    (tmp_path / "sub" / "1.img.nii.gz").unlink()
+    (tmp_path / "sub" / "1.label.nii.gz").unlink()
+    (tmp_path / "2.img.nii.gz").write_bytes(b"")
+    (tmp_path / "2.label.nii.gz").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty \(0-byte\) file\(s\).*2\.img\.nii\.gz, .*2\.label\.nii\.gz"):
+        open_dataset("imagecas", tmp_path)
 
 
 def test_imagecas_errors(tmp_path):
