@@ -1,13 +1,92 @@
+from pathlib import Path
+
 import pytest
 import yaml
 
 from toposeg.config import Config, load_config, parse_override, save_config, to_dict
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
 def test_defaults_follow_the_paper():
     c = load_config()
+    # the paper's protocol: SGD, lr 0.01 pre-training / 0.001 fine-tuning, 32-64-128 U-Net, 256^2 patches
     assert c.train.pretrain.lr == 0.01 and c.train.finetune.lr == 0.001
     assert c.train.pretrain.optimizer == "sgd"
+    assert (c.train.pretrain.steps, c.train.finetune.steps, c.train.val_every) == (4000, 2000, 250)
+    assert c.model.params["features"] == [32, 64, 128] and c.data.patch == (256, 256)
+
+
+def test_base_yaml_sets_nothing_the_code_defaults_are_the_one_source():
+    base = yaml.safe_load((ROOT / "configs" / "base.yaml").read_text())
+    assert base in (None, {})
+    assert load_config(ROOT / "configs" / "base.yaml") == Config()
+    assert "num_workers" not in to_dict(Config())["data"]  # accepted and ignored before: removed
+    with pytest.raises(KeyError, match=r"data: unknown key\(s\) \['num_workers'\]"):
+        load_config(overrides=["data.num_workers=2"])
+
+
+def test_every_shipped_config_loads():
+    for path in sorted((ROOT / "configs").glob("*/*.yaml")):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ("data.patch=[abc, 12.5]", r"data.patch: expected 2 positive ints \(the model has spatial_dims=2\), got \['abc', 12.5\]"),
+        ("data.patch=[64, 64, 64]", r"data.patch: expected 2 positive ints .* got \[64, 64, 64\]"),
+        ("inference.overlap=1.5", r"inference.overlap: expected a number in \[0, 1\), got 1.5"),
+        ("inference.threshold=1", r"inference.threshold: expected a number in \(0, 1\), got 1.0"),
+        ("inference.window=[0, 64]", r"inference.window: expected 2 positive ints"),
+        ("train.pretrain.steps=-5", r"train.pretrain.steps: expected an int >= 1, got -5"),
+        ("train.finetune.steps=0", r"train.finetune.steps: expected an int >= 1, got 0"),
+        ("train.finetune.lr=0", r"train.finetune.lr: expected a number > 0, got 0.0"),
+        ("train.pretrain.optimizer=rmsprop", r"train.pretrain.optimizer: expected one of \['adam', 'sgd'\], got 'rmsprop'"),
+        ("data.hu_window=[800, -200]", r"data.hu_window: expected \[low, high\] with low < high \(or null\), got \[800, -200\]"),
+        ("data.batch_size=0", r"data.batch_size: expected an int >= 1 \(per process\), got 0"),
+        ("data.val_fraction=1", r"data.val_fraction: expected a number in \[0, 1\), got 1.0"),
+        ("data.folds=1", r"data.folds: expected an int >= 2, got 1"),
+        ("data.foreground_oversampling=2", r"data.foreground_oversampling: expected a number in \[0, 1\], got 2.0"),
+        ("data.normalization=l2", r"data.normalization: expected one of \['zscore', 'minmax', 'none'\], got 'l2'"),
+        ("data.kind=tiff", r"data.kind: expected one of \[.*'isbi2012'.*\], got 'tiff'"),
+        ("train.select_metric=betti2_error", r"train.select_metric: expected one of \[.*\], got 'betti2_error'"),
+        ("train.val_every=0", r"train.val_every: expected an int >= 1 \(steps\), got 0"),
+        ("train.plateau_factor=1.5", r"train.plateau_factor: expected a number in \(0, 1\), got 1.5"),
+        ("train.grad_clip=-1", r"train.grad_clip: expected a number > 0 \(or null\), got -1.0"),
+        ("train.amp=fp8", r"train.amp: expected one of \['none', 'bf16', 'fp16'\], got 'fp8'"),
+        ("train.checkpoint_every=0", r"train.checkpoint_every: expected an int >= 1 \(steps\), got 0"),
+        ("model.params.norm=layer", r"model.params \(.*\): norm must be one of \['group', 'batch', 'instance'\], got 'layer'"),
+        ("model.params.feature=[8, 16]", r"model.params: unknown parameter\(s\) \['feature'\] for model 'unet'"),
+        ("name=pretrain", r"name: expected a non-empty folder name .*, got 'pretrain'"),
+        ("name=a/b", r"name: expected a non-empty folder name"),
+        ("method.loss=shpn", r"method.loss: unknown loss 'shpn'; valid: \['bce_dice', 'cldice', 'phpm', 'shpm', 'skeleton_recall', 'thpm'\]"),
+        ("method.params.lamda=0.5", r"method.params: unknown parameter\(s\) \['lamda'\] for loss 'shpm'; valid: \[.*'lam'"),
+    ],
+)
+def test_every_value_is_validated_at_load_naming_its_key(override, match):
+    with pytest.raises(ValueError, match=match):
+        load_config(ROOT / "configs" / "isbi2012" / "shpm.yaml", [override])
+
+
+def test_3d_config_accepts_3d_patch_and_betti2():
+    c = load_config(ROOT / "configs" / "vessels3d" / "shpm.yaml", ["train.select_metric=betti2_error"])
+    assert c.data.patch == (72, 128, 128) and c.model.params["spatial_dims"] == 3
+
+
+def test_changing_the_loss_resets_the_method_params():
+    shpm = load_config(ROOT / "configs" / "isbi2012" / "shpm.yaml")
+    assert "lam" in shpm.method.params
+    c = load_config(ROOT / "configs" / "isbi2012" / "shpm.yaml", ["method.loss=cldice"])
+    assert c.method.loss == "cldice" and c.method.params == {}
+    # params given with the new loss are kept (and checked against it)
+    c = load_config(ROOT / "configs" / "isbi2012" / "shpm.yaml", ["method.loss=thpm", "method.params.lam=0.2"])
+    assert c.method.params["lam"] == 0.2
+    with pytest.raises(ValueError, match=r"method.params: unknown parameter\(s\) \['lam'\] for loss 'cldice'"):
+        load_config(ROOT / "configs" / "isbi2012" / "shpm.yaml", ["method.loss=cldice", "method.params.lam=0.2"])
+    # the same loss named again keeps the file's parameters
+    assert load_config(ROOT / "configs" / "isbi2012" / "shpm.yaml", ["method.loss=shpm"]).method.params == shpm.method.params
 
 
 def test_base_chain_and_overrides(tmp_path):

@@ -1,7 +1,10 @@
 """Typed experiment configs: YAML -> frozen dataclasses, strict keys, dotted overrides.
 
-A config file may name a ``base`` file (relative to itself) whose values it overrides.
-Run-specific values (fold, seed, data root, output folder) come from the command line.
+The dataclass defaults below are the paper's protocol and the single source of the defaults
+(``configs/base.yaml`` sets nothing). A config file may name a ``base`` file (relative to itself)
+whose values it overrides. Run-specific values (fold, seed, data root, output folder) come from
+the command line. Every value is checked when the config is loaded (:func:`validate`); an error
+names the key (``data.patch: ...``) and quotes the value received.
 """
 
 from __future__ import annotations
@@ -20,20 +23,20 @@ class DataConfig:
     kind: str = "folder"                   # toposeg.data.open_dataset kind
     options: dict = field(default_factory=dict)  # loader options (never the data root)
     patch: tuple = (256, 256)              # (H, W) or (D, H, W)
-    batch_size: int = 4
+    batch_size: int = 4                    # per process: a torchrun job of W processes steps on W x batch_size
     foreground_oversampling: float = 0.5
     normalization: str = "zscore"          # zscore | minmax | none (per image and channel)
     hu_window: Optional[tuple] = None      # CT: clip to (low, high) Hounsfield units first
     folds: int = 5
-    contiguous: bool = False               # serial sections: folds are contiguous blocks
+    contiguous: Optional[bool] = None      # None: the dataset kind decides (serial sections -> contiguous)
     val_fraction: float = 0.2              # validation carved from the training folds
-    num_workers: int = 0
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = "unet"
-    params: dict = field(default_factory=lambda: {"spatial_dims": 2, "in_channels": 1, "out_channels": 1})
+    params: dict = field(default_factory=lambda: {"spatial_dims": 2, "in_channels": 1, "out_channels": 1,
+                                                  "features": [32, 64, 128]})
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,9 @@ class StageConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    pretrain: StageConfig = StageConfig(steps=2000, lr=0.01)
-    finetune: StageConfig = StageConfig(steps=1000, lr=0.001)
-    val_every: int = 200                   # validation (and plateau scheduler) period, in steps
+    pretrain: StageConfig = StageConfig(steps=4000, lr=0.01)
+    finetune: StageConfig = StageConfig(steps=2000, lr=0.001)
+    val_every: int = 250                   # validation (and plateau scheduler) period, in steps
     select_metric: str = "betti1_error"    # best-checkpoint metric on the validation split
     plateau_patience: int = 2              # ReduceLROnPlateau patience, in validations
     plateau_factor: float = 0.5
@@ -151,17 +154,163 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 
 
 def load_config(path: Optional[PathLike] = None, overrides: Sequence[str] = ()) -> Config:
-    """Read a YAML config (with its ``base`` chain) and apply ``key.path=value`` overrides."""
+    """Read a YAML config (with its ``base`` chain), apply ``key.path=value`` overrides, check it.
+
+    An override of ``method.loss`` that changes the loss drops the file's ``method.params``
+    (they belong to the file's loss): the new loss gets its defaults plus the ``method.params``
+    given as overrides.
+
+    Raises:
+        FileNotFoundError, KeyError (unknown keys, listing the valid ones), ValueError (a bad
+        value, naming its key), as :func:`validate`.
+    """
     data = _read_yaml(Path(path)) if path is not None else {}
+    file_loss = (data.get("method") or {}).get("loss") if isinstance(data.get("method"), Mapping) else None
+    given_params: dict = {}  # method.params set by overrides
     for item in overrides:
         keys, value = parse_override(item)
         patch: Any = value
         for k in reversed(keys):
             patch = {k: patch}
         data = _merge(data, patch)
+        if keys[:2] == ["method", "params"]:
+            given_params = _merge(given_params, patch["method"]["params"])
+    method = data.get("method")
+    if isinstance(method, Mapping) and method.get("loss", MethodConfig.loss) != (file_loss or MethodConfig.loss):
+        data["method"] = {**method, "params": given_params}  # another loss: the file's params do not apply
     # merge over the defaults, so a partial section keeps the defaults of its own field
     # (e.g. ``train.finetune.steps`` alone keeps the fine-tuning lr of 0.001)
-    return _build(Config, _merge(to_dict(Config()), data), "")
+    config = _build(Config, _merge(to_dict(Config()), data), "")
+    validate(config)
+    return config
+
+
+# ---------------------------------------------------------------- validation
+
+AMP_MODES = ("none", "bf16", "fp16")
+#: metrics the validation split reports (toposeg.metrics.evaluate_case) usable for selection
+SELECT_METRICS = ("dice", "iou", "miou", "cldice", "voi", "are", "betti0_error", "betti1_error", "betti2_error",
+                  "euler_error")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    import math
+
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check(ok: bool, key: str, expected: str, value: Any) -> None:
+    if not ok:
+        raise ValueError(f"{key}: expected {expected}, got {value!r}")
+
+
+def parameter_names(factory: Any) -> list[str]:
+    """Keyword parameters a registry factory (a class or function) accepts."""
+    import inspect
+
+    params = inspect.signature(factory).parameters.values()
+    return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"]
+
+
+def build_method_loss(loss: str, params: Mapping[str, Any], key: str = "method"):
+    """``toposeg.losses.build_loss(loss, **params)`` with its errors turned into one ValueError
+    naming ``{key}.loss`` / ``{key}.params``, the value received and the valid names."""
+    from toposeg.losses import build_loss
+    from toposeg.losses.registry import LOSSES
+
+    if loss not in LOSSES:
+        raise ValueError(f"{key}.loss: unknown loss {loss!r}; valid: {sorted(LOSSES)}")
+    valid = parameter_names(LOSSES[loss])
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(f"{key}.params: unknown parameter(s) {unknown} for loss {loss!r}; valid: {valid}")
+    try:
+        return build_loss(loss, **params)
+    except (TypeError, ValueError, KeyError) as exc:
+        msg = exc.args[0] if exc.args else str(exc)
+        raise ValueError(f"{key}.params of loss {loss!r} ({dict(params)}): {msg}") from None
+
+
+def validate(config: Config) -> Config:
+    """Check every value of ``config``; returns it. Raises ValueError naming the key
+    (``data.patch: expected 2 or 3 positive ints, got ['abc', 12.5]``) and KeyError-free
+    messages for unknown dataset kinds, models, losses and their parameters."""
+    d, t, m, inf = config.data, config.train, config.model, config.inference
+    _check(isinstance(config.name, str) and config.name.strip() != "" and not any(c in config.name for c in "/\\")
+           and config.name not in (".", "..", "pretrain"),
+           "name", "a non-empty folder name without '/' that is not 'pretrain' (the shared pre-training folder)",
+           config.name)
+
+    # model first: its spatial dims decide the shape of data.patch and inference.window
+    from toposeg.models.registry import MODELS
+
+    _check(m.name in MODELS, "model.name", f"one of {sorted(MODELS)}", m.name)
+    valid = parameter_names(MODELS[m.name])
+    unknown = sorted(set(m.params) - set(valid))
+    if unknown:
+        raise ValueError(f"model.params: unknown parameter(s) {unknown} for model {m.name!r}; valid: {valid}")
+    try:
+        model = MODELS[m.name](**m.params)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"model.params ({dict(m.params)}): {exc}") from None
+    nd = int(getattr(model, "spatial_dims", m.params.get("spatial_dims", 2)))
+
+    from toposeg.data.datasets import DATASETS, dataset_options
+    from toposeg.data.transforms import NORMALIZATIONS
+
+    _check(d.kind in DATASETS, "data.kind", f"one of {sorted(DATASETS)}", d.kind)
+    unknown = sorted(set(d.options) - set(dataset_options(d.kind)))
+    if unknown:
+        raise ValueError(f"data.options: unknown option(s) {unknown} for data.kind {d.kind!r}; "
+                         f"valid: {dataset_options(d.kind)} (the data root comes from --data-root)")
+    _check(len(d.patch) == nd and all(_is_int(v) and v >= 1 for v in d.patch), "data.patch",
+           f"{nd} positive ints (the model has spatial_dims={nd})", list(d.patch))
+    _check(_is_int(d.batch_size) and d.batch_size >= 1, "data.batch_size", "an int >= 1 (per process)", d.batch_size)
+    _check(_is_number(d.foreground_oversampling) and 0 <= d.foreground_oversampling <= 1,
+           "data.foreground_oversampling", "a number in [0, 1]", d.foreground_oversampling)
+    _check(d.normalization in NORMALIZATIONS, "data.normalization", f"one of {list(NORMALIZATIONS)}", d.normalization)
+    if d.hu_window is not None:
+        _check(len(d.hu_window) == 2 and all(map(_is_number, d.hu_window)) and d.hu_window[0] < d.hu_window[1],
+               "data.hu_window", "[low, high] with low < high (or null)", list(d.hu_window))
+    _check(_is_int(d.folds) and d.folds >= 2, "data.folds", "an int >= 2", d.folds)
+    _check(d.contiguous is None or isinstance(d.contiguous, bool), "data.contiguous",
+           "true, false or null (null: the dataset kind decides)", d.contiguous)
+    _check(_is_number(d.val_fraction) and 0 <= d.val_fraction < 1, "data.val_fraction", "a number in [0, 1)",
+           d.val_fraction)
+
+    from toposeg.engine.trainer import OPTIMIZERS
+
+    for name, stage in (("pretrain", t.pretrain), ("finetune", t.finetune)):
+        _check(_is_int(stage.steps) and stage.steps >= 1, f"train.{name}.steps", "an int >= 1", stage.steps)
+        _check(_is_number(stage.lr) and stage.lr > 0, f"train.{name}.lr", "a number > 0", stage.lr)
+        _check(stage.optimizer in OPTIMIZERS, f"train.{name}.optimizer", f"one of {sorted(OPTIMIZERS)}",
+               stage.optimizer)
+    _check(_is_int(t.val_every) and t.val_every >= 1, "train.val_every", "an int >= 1 (steps)", t.val_every)
+    metrics = [k for k in SELECT_METRICS if nd == 3 or k != "betti2_error"]
+    _check(t.select_metric in metrics, "train.select_metric", f"one of {metrics}", t.select_metric)
+    _check(_is_int(t.plateau_patience) and t.plateau_patience >= 0, "train.plateau_patience", "an int >= 0",
+           t.plateau_patience)
+    _check(_is_number(t.plateau_factor) and 0 < t.plateau_factor < 1, "train.plateau_factor", "a number in (0, 1)",
+           t.plateau_factor)
+    _check(_is_int(t.checkpoint_every) and t.checkpoint_every >= 1, "train.checkpoint_every", "an int >= 1 (steps)",
+           t.checkpoint_every)
+    if t.grad_clip is not None:
+        _check(_is_number(t.grad_clip) and t.grad_clip > 0, "train.grad_clip", "a number > 0 (or null)", t.grad_clip)
+    _check(t.amp in AMP_MODES, "train.amp", f"one of {list(AMP_MODES)}", t.amp)
+
+    build_method_loss(config.method.loss, config.method.params)
+
+    if inf.window is not None:
+        _check(len(inf.window) == nd and all(_is_int(v) and v >= 1 for v in inf.window), "inference.window",
+               f"{nd} positive ints (or null: the training patch)", list(inf.window))
+    _check(_is_number(inf.overlap) and 0 <= inf.overlap < 1, "inference.overlap", "a number in [0, 1)", inf.overlap)
+    _check(_is_number(inf.threshold) and 0 < inf.threshold < 1, "inference.threshold", "a number in (0, 1)",
+           inf.threshold)
+    return config
 
 
 def to_dict(config: Config) -> dict:

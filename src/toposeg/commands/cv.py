@@ -7,36 +7,36 @@ import argparse
 from toposeg.commands._common import add_experiment_flags, resolve_device
 
 HELP = ("Run the k-fold protocol for every config matching CONFIG_GLOB (finished folds are skipped), "
-        "then write table1.md/.csv/.json, per_case.csv and fig5.png.")
+        "then write table1.md/.csv/.json, per_case.csv and fig5.png. "
+        "Example: toposeg cv 'configs/isbi2012_quick/*.yaml' --data-root DATA --out runs/isbi2012_quick")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("configs", metavar="CONFIG_GLOB", help="e.g. 'configs/isbi2012_quick_*.yaml'")
+    parser.add_argument("configs", metavar="CONFIG_GLOB",
+                        help="quoted glob of config files, e.g. 'configs/isbi2012_quick/*.yaml'")
     add_experiment_flags(parser)
     parser.add_argument("--folds", default="0-4", help="folds to run, e.g. 0-4 or 0,2")
     parser.add_argument("--methods", default=None,
-                        help="comma-separated config names or losses to keep, e.g. unet,shpm")
+                        help="comma-separated config names or losses to keep, e.g. unet,shpm "
+                             "(a name that matches no config is an error)")
 
 
 def run(args: argparse.Namespace) -> int:
     import glob
     from pathlib import Path
 
-    from toposeg.config import load_config
+    from toposeg.commands.train import load_configs
     from toposeg.engine.distributed import distributed_session
-    from toposeg.engine.experiments import parse_folds, run_cv
+    from toposeg.engine.experiments import parse_folds, run_cv, select_methods
 
     paths = sorted(glob.glob(args.configs))
     if not paths:
         raise FileNotFoundError(f"no config files match {args.configs!r}")
-    configs = [load_config(p, args.set) for p in paths]
-    if args.methods:
-        wanted = {m.strip() for m in args.methods.split(",")}
-        configs = [c for c in configs if c.name in wanted or c.method.loss in wanted
-                   or c.name.rsplit("_", 1)[-1] in wanted]
-        if not configs:
-            raise ValueError(f"--methods {args.methods!r} matches none of the configs {paths}")
+    configs = load_configs(paths, args.set)
+    if args.methods is not None:
+        configs = select_methods(configs, args.methods)
+    folds = parse_folds(args.folds)
     with distributed_session(resolve_device(args.device)) as device:
-        run_cv(configs, data_root=args.data_root, out=Path(args.out), folds=parse_folds(args.folds),
+        run_cv(configs, data_root=args.data_root, out=Path(args.out), folds=folds,
                seed=args.seed, device=device, progress=not args.no_progress, resume=args.resume)
     return 0

@@ -1,9 +1,13 @@
 """Seeded k-fold cross-validation splits, written once to ``splits.json`` and reused.
 
 Each fold has ``train``, ``val`` (carved from the training folds, for LR schedules and
-checkpoint selection) and ``test`` ids. ``contiguous=True`` keeps the given id order and uses
-contiguous blocks (serial sections such as ISBI 2012: neighbouring sections never end up on
-both sides of a split except at block borders); otherwise ids are shuffled with ``seed``.
+checkpoint selection) and ``test`` ids. ``contiguous=True`` keeps the given id order (serial
+sections such as ISBI 2012 and CREMI: a neighbouring section is almost the same image) and uses
+contiguous test blocks; the validation sections are the ones right next to the test block, so
+no training section touches a test section. Otherwise ids are shuffled with ``seed``.
+
+Which datasets are serial sections is known per dataset kind (:func:`serial_sections`), so the
+protocol picks contiguous folds for them without a config flag (``data.contiguous`` overrides).
 """
 
 from __future__ import annotations
@@ -15,7 +19,23 @@ from typing import Sequence, Union
 
 import numpy as np
 
-VERSION = 1
+VERSION = 2  # 2: contiguous folds take the validation sections next to the test block
+
+#: dataset kinds whose cases are consecutive sections of one volume, in order
+SERIAL_SECTION_KINDS = frozenset({"isbi2012", "cremi"})
+
+
+def serial_sections(kind: str, cases: object = None) -> bool:
+    """Whether the cases of dataset ``kind`` are serial sections (neighbours nearly identical).
+
+    A dataset object that knows (an attribute ``serial_sections``) decides; otherwise the kind:
+    ``isbi2012`` (a 30-section stack) and ``cremi`` (125 sections per volume) are, every other
+    kind (separate images/volumes, synthetic cases) is not.
+    """
+    flag = getattr(cases, "serial_sections", None)
+    if isinstance(flag, bool):
+        return flag
+    return kind in SERIAL_SECTION_KINDS
 
 
 def _check_ids(ids: Sequence[str]) -> list[str]:
@@ -31,8 +51,10 @@ def make_folds(ids: Sequence[str], k: int = 5, *, seed: int = 0, val_fraction: f
     """``k`` folds of ``{"train", "val", "test"}`` id lists; the test sets partition ``ids``.
 
     ``val`` holds ``round(val_fraction * n_train)`` (at least 1 when ``val_fraction > 0``) ids
-    of the training folds: random ones, or with ``contiguous=True`` the block at the far end of
-    the next fold (away from the test block).
+    of the training folds: random ones, or with ``contiguous=True`` the ids nearest the test
+    block in the given order, alternately after and before it (``b, a-1, b+1, a-2, ...`` for a
+    test block ``[a, b)``), so that the training ids never touch a test id (a buffer on both
+    sides needs ``n_val >= 2``, on one side when the block is at an end of the order).
     """
     ids = _check_ids(ids)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
@@ -51,9 +73,12 @@ def make_folds(ids: Sequence[str], k: int = 5, *, seed: int = 0, val_fraction: f
         if n_val >= len(rest):
             raise ValueError(f"val_fraction={val_fraction} leaves no training cases in fold {f} ({len(rest)} available)")
         if contiguous:
-            nxt = blocks[(f + 1) % k]
-            after = [i for b in list(range(f + 1, k)) + list(range(f)) for i in blocks[b]]
-            val = nxt[-n_val:] if n_val <= len(nxt) else after[:n_val]
+            a = sum(len(blocks[b]) for b in range(f))
+            b_end = a + len(test)
+            near = []
+            for dist in range(len(order)):
+                near += [j for j in (b_end + dist, a - 1 - dist) if 0 <= j < len(order) and not a <= j < b_end]
+            val = [order[j] for j in near[:n_val]]
         else:
             val = [rest[i] for i in np.random.default_rng([seed, f]).permutation(len(rest))[:n_val]]
         vset = set(val)
@@ -73,7 +98,8 @@ def load_or_create_splits(path: Union[str, Path], ids: Sequence[str], k: int = 5
     the folds and write them there. Never silently regenerates: a mismatch is a ValueError."""
     path = Path(path)
     ids = _check_ids(ids)
-    params = {"k": int(k), "seed": int(seed), "val_fraction": float(val_fraction), "contiguous": bool(contiguous)}
+    params = {"version": VERSION, "k": int(k), "seed": int(seed), "val_fraction": float(val_fraction),
+              "contiguous": bool(contiguous)}
     if path.is_file():
         folds = read_splits(path, ids)
         stored = json.loads(path.read_text())
@@ -85,7 +111,7 @@ def load_or_create_splits(path: Union[str, Path], ids: Sequence[str], k: int = 5
     folds = make_folds(ids, k, seed=seed, val_fraction=val_fraction, contiguous=contiguous)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"version": VERSION, **params, "ids": ids, "folds": folds}, indent=1))
+    tmp.write_text(json.dumps({**params, "ids": ids, "folds": folds}, indent=1))
     os.replace(tmp, path)
     return folds
 

@@ -2,6 +2,11 @@
 
 A resumed run therefore sees exactly the batches an uninterrupted run would have seen, and every
 DDP rank draws a disjoint part of the same global batch without coordination.
+
+``batch_size`` is the batch of **one process**: with ``world_size`` processes a step uses
+``world_size × batch_size`` samples; rank ``r`` takes samples
+``step·W·B + r·B … step·W·B + r·B + B − 1`` (``W`` world size, ``B`` batch size), indices
+modulo ``len(dataset)``.
 """
 
 from __future__ import annotations
@@ -13,21 +18,28 @@ from toposeg.data.patches import PatchDataset
 
 class StepBatches:
     """``batches(step)`` -> ``{"image": (B, C, *P), "label": (B, 1, *P)}`` from a seeded
-    :class:`~toposeg.data.patches.PatchDataset` (sample ``step * batch_size + j``).
+    :class:`~toposeg.data.patches.PatchDataset`, ``B = batch_size`` samples for this rank.
 
-    With ``world_size > 1`` each rank returns its own ``batch_size // world_size`` samples.
+    Raises:
+        ValueError: a dataset without an int seed, ``batch_size < 1``, ``world_size < 1`` or
+            ``rank`` outside ``[0, world_size)``.
     """
 
     def __init__(self, dataset: PatchDataset, batch_size: int, *, rank: int = 0, world_size: int = 1) -> None:
         if dataset.seed is None:
             raise ValueError("StepBatches needs a PatchDataset with an int seed (reproducible samples)")
-        if batch_size < 1 or batch_size % world_size:
-            raise ValueError(f"batch_size ({batch_size}) must be a positive multiple of the world size ({world_size})")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size (per process) must be an int >= 1, got {batch_size!r}")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, world_size), got rank {rank} of world size {world_size}")
         self.dataset, self.batch_size, self.rank, self.world_size = dataset, batch_size, rank, world_size
 
-    def __call__(self, step: int) -> dict[str, torch.Tensor]:
-        per_rank = self.batch_size // self.world_size
-        first = step * self.batch_size + self.rank * per_rank
+    def indices(self, step: int) -> list[int]:
+        """Dataset indices of this rank's samples at ``step``."""
+        first = (step * self.world_size + self.rank) * self.batch_size
         n = len(self.dataset)
-        samples = [self.dataset[i % n] for i in range(first, first + per_rank)]
+        return [i % n for i in range(first, first + self.batch_size)]
+
+    def __call__(self, step: int) -> dict[str, torch.Tensor]:
+        samples = [self.dataset[i] for i in self.indices(step)]
         return {key: torch.stack([s[key] for s in samples]) for key in ("image", "label")}

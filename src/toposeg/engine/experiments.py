@@ -74,18 +74,48 @@ def write_table1(out: Path, found: dict[str, list[dict[str, Any]]], *, title: st
     return out / "table1.md"
 
 
+def select_methods(configs: Sequence[Config], methods: str) -> list[Config]:
+    """The configs named by ``methods`` (comma-separated config names or loss names).
+
+    Raises:
+        ValueError: a name that matches no config (listing the valid names), or an empty list.
+    """
+    wanted = [m.strip() for m in methods.split(",") if m.strip()]
+    if not wanted:
+        raise ValueError(f"--methods: no names in {methods!r}")
+    valid = sorted({c.name for c in configs} | {c.method.loss for c in configs})
+    unknown = [m for m in wanted if m not in valid]
+    if unknown:
+        raise ValueError(f"--methods: {', '.join(repr(m) for m in unknown)} match(es) none of the configs; "
+                         f"valid names (config names and losses): {valid}")
+    return [c for c in configs if c.name in wanted or c.method.loss in wanted]
+
+
 def run_cv(configs: Sequence[Config], *, data_root: Optional[str], out: Path, folds: Sequence[int], seed: int,
            device: str, progress: bool = True, resume: bool = False, log: Callable[[str], None] = print) -> Path:
-    """Run every config on every fold (finished ones are skipped), then write the tables and figure."""
-    from toposeg.engine.protocol import run_fold
+    """Run every config on every fold (finished ones are skipped), then write the tables and
+    figure (rank 0 only under torchrun). Every config is checked before the first fold runs."""
+    from toposeg.config import validate
+    from toposeg.engine.protocol import _distributed, run_fold
 
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
         raise ValueError(f"config names must be unique (they name the run folders), got {names}")
+    for cfg in configs:
+        validate(cfg)
+        bad = [k for k in folds if not 0 <= k < cfg.data.folds]
+        if bad:
+            raise ValueError(f"--folds {bad} out of range for {cfg.name!r} (data.folds={cfg.data.folds}: "
+                             f"folds 0-{cfg.data.folds - 1})")
+    for cfg in configs:  # data, model and loss of every config checked before any training
+        run_fold(cfg, data_root=data_root, out=out, fold=folds[0], seed=seed, device=device, progress=progress,
+                 resume=resume, log=log, preflight_only=True)
     for k in folds:
         for cfg in configs:
             run_fold(cfg, data_root=data_root, out=out, fold=k, seed=seed, device=device, progress=progress,
                      resume=resume, log=log)
+    if _distributed()[0] != 0:  # only rank 0 writes the tables and the figure
+        return out / "table1.md"
     found = collect(out, names, folds)
     path = write_table1(out, found, title=f"Table 1: {configs[0].data.kind}")
     _figure5(out, configs, folds[0], data_root)
@@ -98,6 +128,7 @@ def _figure5(out: Path, configs: Sequence[Config], fold: int, data_root: Optiona
     """Image, ground truth and each method's prediction for the first test cases of ``fold``."""
     from toposeg.data import open_dataset
     from toposeg.data.splits import read_splits, select
+    from toposeg.engine.protocol import PREDICTIONS
     from toposeg.reports.comparison import comparison_figure
 
     cfg = configs[0]
@@ -109,12 +140,12 @@ def _figure5(out: Path, configs: Sequence[Config], fold: int, data_root: Optiona
         return
     preds = {}
     for c in configs:
-        masks = []
-        for case in shown:
-            path = out / f"fold{fold}" / c.name / f"test_pred_{case.id}.npy"
-            if not path.is_file():
+        path = out / f"fold{fold}" / c.name / PREDICTIONS
+        if not path.is_file():
+            return
+        with np.load(path) as stored:
+            if any(case.id not in stored.files for case in shown):
                 return
-            masks.append(np.unpackbits(np.load(path), count=case.label.size).reshape(case.label.shape).astype(bool))
-        preds[c.name] = masks
+            preds[c.name] = [stored[case.id].astype(bool) for case in shown]
     comparison_figure(out / "fig5.png", [c.image[0] for c in shown], [c.label for c in shown], preds,
                       titles=[c.id for c in shown])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from toposeg.engine.checkpoint import load_checkpoint, save_checkpoint
+from toposeg.engine.checkpoint import load_checkpoint, load_state, save_checkpoint
 from toposeg.engine.trainer import build_optimizer
 from toposeg.reports.serialize import dumps
 
@@ -48,9 +49,11 @@ class StageSpec:
     progress: bool = True
     model_name: str = "unet"
     model_params: dict = field(default_factory=dict)
-    config: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)  # the stage's identity: a folder of another config is refused
+    inference: Optional[dict] = None            # checkpoint "inference" settings (checkpoint.inference_settings)
 
 
+_SHOWN = ("dice", "cldice", "betti0_error", "betti1_error", "voi", "are")
 _AMP = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -70,6 +73,34 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested dicts (a key missing on one side counts)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in list(old) + [k for k in new if k not in old]:
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key not in old or key not in new:
+                out.append(path)
+            else:
+                out += config_diff(old[key], new[key], path)
+        return out
+    return [] if old == new else [prefix or "(the whole config)"]
+
+
+def _describe_diff(old: dict, new: dict, limit: int = 8) -> str:
+    keys = config_diff(old, new)
+
+    def get(d: Any, key: str) -> Any:
+        for part in key.split("."):
+            if not isinstance(d, dict) or part not in d:
+                return "<absent>"
+            d = d[part]
+        return d
+
+    shown = "; ".join(f"{k}: {get(old, k)!r} there, {get(new, k)!r} now" for k in keys[:limit])
+    return shown + (f"; and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
 def _better(a: float, b: Optional[float], higher: bool) -> bool:
@@ -103,12 +134,15 @@ def run_stage(
     stage_dir = Path(stage_dir)
     final, last = stage_dir / "final.pt", stage_dir / "last.pt"
     for path in (final, last):
-        if path.is_file() and load_checkpoint(path)["extra"].get("config") != spec.config:
-            raise ValueError(f"{path} was written by a different configuration; "
-                             "use another output folder or delete it")
+        if path.is_file():
+            stored = load_checkpoint(path)["extra"].get("config")
+            if stored != spec.config:
+                raise ValueError(f"{path} was written by a different configuration ("
+                                 f"{_describe_diff(stored or {}, spec.config)}); use another output folder, "
+                                 "delete it, or run with the configuration that wrote it")
     if final.is_file():
         payload = load_checkpoint(final, map_location=device)
-        model.load_state_dict(payload["state_dict"])
+        load_state(model, payload, final)
         log(f"{spec.name}: already done ({final}), skipping")
         return payload["extra"]["summary"]
     model.to(device)
@@ -124,7 +158,7 @@ def run_stage(
     if last.is_file():
         payload = load_checkpoint(last, map_location=device)
         extra = payload["extra"]
-        model.load_state_dict(payload["state_dict"])
+        load_state(model, payload, last)
         optimizer.load_state_dict(extra["optimizer"])
         if scheduler is not None and extra.get("scheduler") is not None:
             scheduler.load_state_dict(extra["scheduler"])
@@ -137,13 +171,21 @@ def run_stage(
             extra = {"optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict() if scheduler is not None else None,
                      "rng": _rng_state(), "state": state, "config": spec.config, **more}
-            save_checkpoint(path, unwrap(model), name=spec.model_name, params=spec.model_params, extra=extra)
+            save_checkpoint(path, unwrap(model), name=spec.model_name, params=spec.model_params,
+                            inference=spec.inference, extra=extra)
 
     use_cuda_amp = _AMP[spec.amp] is not None and torch.device(device).type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if use_cuda_amp and spec.amp == "fp16" else None
     log_file = stage_dir / "log.jsonl"
     if is_main:
         stage_dir.mkdir(parents=True, exist_ok=True)
+        # the log holds exactly the steps of the state we start from: a crash after the last
+        # checkpoint leaves later steps in the file, which the resumed run is about to redo
+        tmp = log_file.with_name(log_file.name + ".tmp")
+        tmp.write_text("".join(dumps(entry) + "\n" for entry in state["history"]))
+        os.replace(tmp, log_file)
+        if state["step"] == 0:
+            log(f"{spec.name}: {spec.steps} steps, writing to {stage_dir}")
     bar = tqdm(total=spec.steps, initial=state["step"], desc=spec.name, disable=not (spec.progress and is_main),
                dynamic_ncols=True)
     t0 = time.perf_counter()
@@ -185,8 +227,15 @@ def run_stage(
                 entry["val"] = metrics
                 if scheduler is not None and not math.isnan(score):
                     scheduler.step(score)
-                if _better(score, state["best"], spec.higher_is_better):
+                improved = _better(score, state["best"], spec.higher_is_better)
+                if improved:
                     state["best"], state["best_step"] = score, state["step"]
+                shown = [k for k in _SHOWN if k in metrics and k != spec.select_metric]
+                if is_main:
+                    log(f"{spec.name}: step {state['step']}/{spec.steps} validation {spec.select_metric}="
+                        f"{score:.4f}{' (best so far)' if improved else ''}"
+                        + "".join(f", {k}={float(metrics[k]):.4f}" for k in shown))
+                if improved:
                     write(stage_dir / "best.pt")
             state["history"].append(entry)
             if is_main:

@@ -1,4 +1,5 @@
-"""Training helpers: seeding, optimizers, whole-image prediction."""
+"""Training helpers: seeding and optimizers (whole images are predicted by
+:func:`toposeg.inference.sliding_window_predict`)."""
 
 from __future__ import annotations
 
@@ -27,11 +28,3 @@ def build_optimizer(name: str, model: nn.Module, lr: float) -> torch.optim.Optim
     if not lr > 0:
         raise ValueError(f"learning rate must be > 0, got {lr!r}")
     return OPTIMIZERS[name](model.parameters(), lr)
-
-
-@torch.no_grad()
-def predict_whole(model: nn.Module, image: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
-    """Foreground probability of one whole image ``(C, *S)`` in a single forward pass."""
-    model.to(device).eval()
-    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None].to(device)
-    return torch.sigmoid(model(x))[0, 0].cpu().numpy()

@@ -1,4 +1,4 @@
-"""Training curves: loss per step (smoothed) and validation metrics."""
+"""Training curves: one small panel per family (loss, overlap, topology errors, partition)."""
 
 from __future__ import annotations
 
@@ -9,30 +9,63 @@ import numpy as np
 
 from toposeg.reports._figure import pyplot, save
 
+#: validation-metric families, each drawn on its own axis (values of one family share a scale)
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "overlap (higher is better)": ("dice", "iou", "miou", "cldice"),
+    "topology errors (lower is better)": ("betti0_error", "betti1_error", "betti2_error", "euler_error"),
+    "partition (lower is better)": ("voi", "voi_split", "voi_merge", "are"),
+}
+
+Series = tuple[str, np.ndarray, np.ndarray]  # (label, steps, values)
+
+
+def curve_panels(history: Sequence[dict[str, Any]]) -> list[tuple[str, list[Series]]]:
+    """The panels :func:`training_curves` draws: ``[(title, [(label, steps, values), ...]), ...]``.
+
+    First the training loss (raw and a moving average of ``len // 20`` steps), then one panel per
+    :data:`FAMILIES` entry that has at least one validation metric in ``history``. Metrics of no
+    family (raw Betti numbers, Euler characteristics, precision/recall parts) are not drawn;
+    they stay in ``log.jsonl``.
+    """
+    panels: list[tuple[str, list[Series]]] = []
+    steps = np.array([h["step"] for h in history], dtype=float)
+    loss = np.array([h["loss"] for h in history], dtype=float)
+    series: list[Series] = []
+    if len(loss):
+        series.append(("loss", steps, loss))
+        k = max(1, len(loss) // 20)
+        if k > 1:
+            series.append((f"mean of {k} steps", steps[k - 1:], np.convolve(loss, np.ones(k) / k, mode="valid")))
+    panels.append(("training loss", series))
+    val = [h for h in history if "val" in h]
+    vsteps = np.array([h["step"] for h in val], dtype=float)
+    for title, names in FAMILIES.items():
+        family = [(n, vsteps, np.array([np.nan if h["val"].get(n) is None else float(h["val"][n]) for h in val]))
+                  for n in names if any(n in h["val"] for h in val)]
+        if family:
+            panels.append((f"validation: {title}", family))
+    return panels
+
 
 def training_curves(history: Sequence[dict[str, Any]], path: Union[str, Path], *, title: str = "") -> Path:
-    """PNG with the loss (raw and moving average) and each validation metric over steps."""
+    """PNG of :func:`curve_panels`: one small axis per panel in a row, the stage name as the
+    figure title above them and each legend inside its own axis."""
     plt = pyplot()
-
-    steps = np.array([h["step"] for h in history])
-    loss = np.array([h["loss"] for h in history])
-    val = [h for h in history if "val" in h]
-    names = sorted(val[0]["val"]) if val else []
-    fig, axes = plt.subplots(1, 1 + (len(names) > 0), figsize=(10 if names else 5, 3.5), squeeze=False)
-    ax = axes[0][0]
-    if len(loss):
-        ax.plot(steps, loss, alpha=0.3, lw=0.8, label="loss")
-        k = max(1, len(loss) // 20)
-        ax.plot(steps[k - 1:], np.convolve(loss, np.ones(k) / k, mode="valid"), lw=1.5, label=f"mean of {k}")
-    ax.set_xlabel("step")
-    ax.set_title(f"{title} loss" if title else "loss")
-    ax.legend(fontsize=8)
-    if names:
-        ax = axes[0][1]
-        for n in names:
-            ax.plot([h["step"] for h in val], [h["val"][n] for h in val], marker="o", ms=3, label=n)
-        ax.set_xlabel("step")
-        ax.set_title("validation")
-        ax.legend(fontsize=7)
+    panels = curve_panels(history)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
+    for ax, (name, series) in zip(axes[0], panels):
+        for label, x, y in series:
+            if label == "loss":
+                ax.plot(x, y, alpha=0.35, lw=0.8, label=label)
+            else:
+                ax.plot(x, y, lw=1.5, label=label, marker="o" if name.startswith("validation") else None, ms=3)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if series:
+            ax.legend(fontsize=7, loc="best", framealpha=0.8)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return save(fig, path, 100)
