@@ -641,6 +641,22 @@ def test_resample_label_keeps_a_broken_diagonal_connected():
     np.testing.assert_array_equal(skel, expected)
 
 
+def test_resample_label_skeleton_never_drops_a_component(monkeypatch):
+    # even if the thinning returned nothing, every component keeps a voxel (two 2x2x2 cubes,
+    # each covering 1/8 of a coarse voxel at 4x: area drops both)
+    import toposeg.skeleton
+    from toposeg.data.imagecas import resample_label
+
+    monkeypatch.setattr(toposeg.skeleton, "skeletonize", lambda m, **kw: np.zeros_like(m, dtype=bool))
+    cubes = np.zeros((16, 16, 16), bool)
+    cubes[0:2, 0:2, 0:2] = True
+    cubes[9:11, 9:11, 13:15] = True
+    out = resample_label(cubes, (4, 4, 4), "skeleton")
+    expected = np.zeros((4, 4, 4), bool)
+    expected[0, 0, 0] = expected[2, 2, 3] = True  # by hand: the coarse voxels holding each cube's first voxel
+    np.testing.assert_array_equal(out, expected)
+
+
 def test_imagecas_polarity_dupes_and_empty(tmp_path):
     _write_cas(tmp_path, "1", np.zeros((4, 4, 4), np.float32), np.eye(4, dtype=np.uint8)[:, :, None].repeat(4, 2))
     assert open_dataset("imagecas", tmp_path).label_foreground == "nonzero"

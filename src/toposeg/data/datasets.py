@@ -42,7 +42,10 @@ def dataset_options(kind: str) -> list[str]:
 
 def open_dataset(kind: str, root: Optional[object] = None, **options) -> Sequence[Case]:
     """A sequence of :class:`Case` (``.id``, ``.image`` ``(C, *S)`` float32, ``.label`` ``(*S)``
-    bool); real formats are read lazily on ``dataset[i]``, ``dataset.ids`` lists the ids.
+    bool); real formats are read lazily on ``dataset[i]``, ``dataset.ids`` lists the ids and
+    ``dataset.label_foreground`` the label polarity (``"nonzero"``, ``"bright"`` or ``"dark"``:
+    the rule that turns the kind's mask files into labels; see
+    :class:`toposeg.data.lazy.LazyCases`). Empty (0-byte) files are refused here.
 
     Raises:
         KeyError: unknown ``kind`` (lists the valid ones).

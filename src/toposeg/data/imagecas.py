@@ -49,19 +49,25 @@ def _area_fraction(mask: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
 
 
 def _skeleton(mask: np.ndarray) -> np.ndarray:
-    """Topology-preserving skeleton of ``mask``, computed per connected component inside its
-    bounding box (cheap for sparse vessel trees)."""
+    """Topology-preserving skeleton of ``mask`` (toposeg's default thinning), computed per
+    connected component (full connectivity) inside its bounding box, which is cheap for sparse
+    vessel trees. A component whose skeleton comes out empty keeps one of its voxels, so every
+    component is represented."""
     from scipy import ndimage
 
     from toposeg.skeleton import skeletonize
 
     out = np.zeros(mask.shape, bool)
-    comps, n = ndimage.label(mask, np.ones((3,) * mask.ndim, bool))
+    comps, _ = ndimage.label(mask, np.ones((3,) * mask.ndim, bool))
     for k, box in enumerate(ndimage.find_objects(comps), start=1):
         if box is None:
             continue
         part = comps[box] == k
-        out[box] |= np.asarray(skeletonize(np.ascontiguousarray(part)), bool) & part
+        skel = np.asarray(skeletonize(np.ascontiguousarray(part)), bool) & part
+        if not skel.any():
+            skel = np.zeros_like(part)
+            skel[tuple(int(c[0]) for c in np.nonzero(part))] = True
+        out[box] |= skel
     return out
 
 
