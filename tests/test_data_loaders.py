@@ -469,6 +469,11 @@ def test_cremi_padded_file_reads_like_its_cropped_twin(tmp_path):
         np.testing.assert_array_equal(a.label, b.label)
         assert a.label.sum(axis=1).tolist() == [5] * 20
     assert padded_ds[0].meta["raw_offset"] == (3, 10, 15)
+    # a cropped file that kept the padded file's offset attribute: same block, read as cropped
+    _write_padded(cropped / "kept_offset.hdf", raw[3:7, 10:30, 15:37], ids, (120.0, 40.0, 60.0))
+    kept = open_dataset("cremi", cropped / "kept_offset.hdf")[2]
+    np.testing.assert_array_equal(kept.image[0], raw[5, 10:30, 15:37])
+    assert "raw_offset" not in kept.meta
 
 
 def test_cremi_padded_errors(tmp_path):

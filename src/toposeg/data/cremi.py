@@ -58,7 +58,7 @@ def _vector(attrs, key: str, path: Path, name: str) -> Optional[np.ndarray]:
 def label_offset(path: Path, raw_shape: Sequence[int], ids_shape: Sequence[int], raw_attrs, ids_attrs) -> tuple[int, int, int]:
     """Voxel offset ``(z, y, x)`` of the label block inside the raw volume.
 
-    ``(0, 0, 0)`` for equal shapes without an ``offset`` attribute (cropped files); otherwise
+    ``(0, 0, 0)`` for equal shapes (cropped files, whatever their attributes say); otherwise
     ``(labels.offset - raw.offset) / resolution`` (nm; raw offset 0 when absent), which must be
     whole voxels and keep the label block inside the raw volume.
 
@@ -71,6 +71,8 @@ def label_offset(path: Path, raw_shape: Sequence[int], ids_shape: Sequence[int],
     if len(raw_shape) != 3 or len(ids_shape) != 3:
         raise ValueError(f"{path}: {RAW} shape {tuple(raw_shape)} and {IDS} shape {tuple(ids_shape)} must be 3D volumes")
     offset = _vector(ids_attrs, "offset", path, IDS)
+    if tuple(raw_shape) == tuple(ids_shape):
+        return (0, 0, 0)  # same block (a cropped file may keep the offset of the padded one)
     if offset is None:
         if tuple(raw_shape) != tuple(ids_shape):
             raise ValueError(f"{path}: {RAW} shape {tuple(raw_shape)} does not match {IDS} shape {tuple(ids_shape)} "
