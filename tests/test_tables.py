@@ -18,3 +18,10 @@ def test_markdown_table_bolds_best_per_direction():
 def test_markdown_table_unknown_metric():
     with pytest.raises(KeyError, match="unknown metrics \\['hausdorff'\\]"):
         markdown_table({}, ["hausdorff"])
+
+
+def test_one_row_table_has_no_bold():
+    from toposeg.reports.tables import markdown_table
+
+    table = markdown_table({"unet": {"dice": {"mean": 0.8, "std": 0.1}}}, ["dice"])
+    assert "**" not in table and "| unet | 0.800 ± 0.100 |" in table

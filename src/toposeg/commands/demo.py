@@ -11,14 +11,17 @@ HELP = ("Pre-train a U-Net on seeded synthetic vessel images, fine-tune it with 
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from toposeg.engine.demo import DemoConfig
+
+    d = DemoConfig()  # the one source of the demo's defaults
     add_out(parser, "toposeg-demo")
     add_seed(parser)
     add_device(parser)
-    parser.add_argument("--size", type=int, default=128, help="synthetic image size (pixels)")
-    parser.add_argument("--n-train", type=int, default=24, help="number of training images")
-    parser.add_argument("--n-test", type=int, default=8, help="number of held-out test images")
-    parser.add_argument("--pretrain-steps", type=int, default=500, help="pre-training steps (BCE+Dice)")
-    parser.add_argument("--finetune-steps", type=int, default=250,
+    parser.add_argument("--size", type=int, default=d.size, help="synthetic image size (pixels)")
+    parser.add_argument("--n-train", type=int, default=d.n_train, help="number of training images")
+    parser.add_argument("--n-test", type=int, default=d.n_test, help="number of held-out test images")
+    parser.add_argument("--pretrain-steps", type=int, default=d.pretrain_steps, help="pre-training steps (BCE+Dice)")
+    parser.add_argument("--finetune-steps", type=int, default=d.finetune_steps,
                         help="fine-tuning steps, the same for the baseline and SHPM")
     parser.add_argument("--quick", action="store_true",
                         help="a run of seconds (tiny data, few steps) to check the installation")

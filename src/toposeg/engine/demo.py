@@ -11,26 +11,17 @@ import copy
 import shutil
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from functools import partial
-from typing import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
-import numpy as np
-import torch
+if TYPE_CHECKING:  # the module top stays light: the CLI reads DemoConfig's defaults for --help
+    import numpy as np
+    import torch
 
-from toposeg.data import Case, make_synthetic
-from toposeg.data.patches import PatchDataset
-from toposeg.engine.batches import StepBatches
-from toposeg.engine.stage import StageSpec, run_stage
-from toposeg.engine.checkpoint import inference_settings
-from toposeg.engine.trainer import seed_everything
-from toposeg.losses import build_loss
-from toposeg.metrics import MetricAccumulator
-from toposeg.mining import shpm
-from toposeg.models import build_model
-from toposeg.reports.comparison import comparison_figure
-from toposeg.reports.serialize import dumps
-from toposeg.reports.tables import markdown_table
+    from toposeg.data import Case
+    from toposeg.engine.batches import StepBatches
+    from toposeg.metrics import MetricAccumulator
 
 TABLE_METRICS = ("dice", "iou", "betti0_error", "betti1_error")
 
@@ -67,6 +58,9 @@ class DemoConfig:
 
 
 def _batches(cases: list[Case], cfg: DemoConfig, seed: int, steps: int) -> StepBatches:
+    from toposeg.data.patches import PatchDataset
+    from toposeg.engine.batches import StepBatches
+
     dataset = PatchDataset(cases, cfg.patch, samples_per_epoch=max(steps, 1) * cfg.batch_size, fg_prob=0.5,
                            seed=seed)
     return StepBatches(dataset, cfg.batch_size)
@@ -79,6 +73,7 @@ THRESHOLD = 0.5  # binarisation of the foreground probability (not the SHPM mini
 def _evaluate(model: torch.nn.Module, cases: list[Case], cfg: DemoConfig) -> tuple[list[np.ndarray], MetricAccumulator]:
     from toposeg.data.transforms import normalize
     from toposeg.inference import sliding_window_predict
+    from toposeg.metrics import MetricAccumulator
 
     model.to(cfg.device).eval()
     probs = [sliding_window_predict(model, normalize(c.image, "zscore"), window=(cfg.patch, cfg.patch),
@@ -91,6 +86,16 @@ def _evaluate(model: torch.nn.Module, cases: list[Case], cfg: DemoConfig) -> tup
 
 def run_demo(cfg: DemoConfig, out: Path, log: Callable[[str], None] = print) -> dict:
     """Run the whole demo; returns the results written to ``out/results.json``."""
+    from toposeg.data import make_synthetic
+    from toposeg.engine.checkpoint import inference_settings
+    from toposeg.engine.stage import StageSpec, run_stage
+    from toposeg.engine.trainer import seed_everything
+    from toposeg.losses import build_loss
+    from toposeg.models import build_model
+    from toposeg.reports.comparison import comparison_figure
+    from toposeg.reports.serialize import dumps
+    from toposeg.reports.tables import markdown_table
+
     out = Path(out)
     for folder in ("pretrain", "finetune_bce_dice", "finetune_shpm"):  # a demo always starts afresh
         shutil.rmtree(out / folder, ignore_errors=True)
@@ -158,5 +163,9 @@ def run_demo(cfg: DemoConfig, out: Path, log: Callable[[str], None] = print) -> 
 
 def _shpm_masks(prob: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """SHPM hard pixels of a prediction at the evaluation threshold 0.5 (what the figure shows)."""
+    import torch
+
+    from toposeg.mining import shpm
+
     pos, neg = shpm(torch.from_numpy(prob)[None, None], torch.from_numpy(label)[None, None], threshold=0.5)
     return pos[0, 0].numpy(), neg[0, 0].numpy()

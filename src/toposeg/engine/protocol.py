@@ -269,8 +269,12 @@ def run_fold(cfg: Config, *, data_root: Optional[str], out: Path, fold: int, see
         raise ValueError(f"no cases found for data kind {cfg.data.kind!r} under {data_root!r}")
     ids = getattr(cases, "ids", None) or [c.id for c in cases]
     contiguous = cfg.data.contiguous if cfg.data.contiguous is not None else serial_sections(cfg.data.kind, cases)
+    if not is_main:  # rank 0 writes splits.json (once), the other ranks read it
+        _barrier(world)
     folds = load_or_create_splits(out / "splits.json", ids, cfg.data.folds, seed=seed,
                                   val_fraction=cfg.data.val_fraction, contiguous=contiguous)
+    if is_main:
+        _barrier(world)
     split = get_fold(folds, fold)
     seed_everything(seed)
     params = dict(cfg.model.params)

@@ -23,7 +23,8 @@ Summary = Mapping[str, Mapping[str, float]]  # metric -> {"mean", "std", "n_vali
 
 
 def markdown_table(results: Mapping[str, Summary], metrics: Sequence[str], *, digits: int = 3) -> str:
-    """One row per method, ``mean ± std`` per metric, best mean of each column in bold."""
+    """One row per method, ``mean ± std`` per metric, best mean of each column in bold (no bold
+    with a single row: there is nothing to compare)."""
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise KeyError(f"unknown metrics {unknown}; valid: {sorted(METRICS)}")
@@ -32,6 +33,8 @@ def markdown_table(results: Mapping[str, Summary], metrics: Sequence[str], *, di
         means = [s[m]["mean"] for s in results.values() if m in s and not math.isnan(s[m]["mean"])]
         if means:
             best[m] = max(means) if METRICS[m][1] else min(means)
+    if len(results) < 2:
+        best = {}
     lines = ["| Method | " + " | ".join(METRICS[m][0] for m in metrics) + " |",
              "|---|" + "---|" * len(metrics)]
     for method, summary in results.items():
