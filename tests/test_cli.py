@@ -1,11 +1,34 @@
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from toposeg.cli import build_parser, main
+from toposeg.cli import build_parser, error_message, main
 from toposeg.commands import COMMANDS
+from toposeg.commands._common import choose_threads, default_threads
 
-PLANNED = ["demo", "synth", "train", "predict", "evaluate", "cv", "bench", "mine"]
+PLANNED = ["demo", "synth", "train", "predict", "evaluate", "cv", "bench", "mine", "graph", "render"]
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = Path(sys.executable).parent / "toposeg"
+
+
+def run_cli(*args, env=None):
+    """The installed console script, as a user runs it: (exit status, stdout, stderr)."""
+    full_env = {**os.environ, "TOPOSEG_THREADS": "1", **(env or {})}
+    p = subprocess.run([str(SCRIPT), *map(str, args)], capture_output=True, text=True, env=full_env, timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+def one_error_line(err: str, command: str) -> str:
+    """The stderr of a refused command: exactly one line ``toposeg CMD: error: ...``, no traceback."""
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"toposeg {command}: error: "), err
+    assert "Traceback" not in err
+    return lines[0]
 
 
 def test_help_lists_planned_commands(capsys):
@@ -17,24 +40,115 @@ def test_help_lists_planned_commands(capsys):
     assert set(PLANNED) <= set(COMMANDS)
 
 
-def test_every_command_has_help():
+def test_every_command_has_help_without_repeated_or_empty_defaults(capsys):
     parser = build_parser()
     for name in COMMANDS:
         with pytest.raises(SystemExit) as exc:
             parser.parse_args([name, "--help"])
         assert exc.value.code == 0
-
-
-def test_not_built_commands_say_so(capsys):
-    from toposeg.commands._common import not_built
-
-    assert not_built("xyz", 9)(None) == 3
-    assert "toposeg xyz: not built yet (planned, tracked in issue #9)" in capsys.readouterr().err
+        text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+        assert "(default: None)" not in text and "(default: False)" not in text, name
+        # a help text that already speaks of its default gets no second "(default: ...)"
+        for chunk in text.split("--")[1:]:
+            assert chunk.lower().count("default") <= 1 or "(default:" not in chunk, (name, chunk)
 
 
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "usage: toposeg" in capsys.readouterr().out
+
+
+def test_thread_rule():
+    # measured on the 2-core development machine: one thread several times faster than two
+    assert [default_threads(c) for c in (1, 2, 3, 4, 8, 16, 64)] == [1, 1, 1, 2, 4, 8, 8]
+    assert choose_threads(3, "5", cores=16) == (3, "--threads")
+    assert choose_threads(None, "5", cores=16) == (5, "TOPOSEG_THREADS")
+    assert choose_threads(None, None, cores=16) == (8, "default rule for 16 cores")
+    with pytest.raises(ValueError, match="--threads must be >= 1, got 0"):
+        choose_threads(0, None)
+    with pytest.raises(ValueError, match="TOPOSEG_THREADS must be a positive integer, got 'two'"):
+        choose_threads(None, "two")
+
+
+def test_threads_flag_before_or_after_the_command():
+    parser = build_parser()
+    assert parser.parse_args(["--threads", "3", "synth", "vessels2d"]).threads == 3
+    assert parser.parse_args(["synth", "vessels2d", "--threads", "2"]).threads == 2
+    assert parser.parse_args(["synth", "vessels2d"]).threads is None
+
+
+def test_error_messages_are_one_clean_line():
+    assert error_message(KeyError("unknown loss 'shpn'; valid: ['shpm']")) == "unknown loss 'shpn'; valid: ['shpm']"
+    missing = ModuleNotFoundError("No module named 'skan'", name="skan")
+    assert error_message(missing) == "this feature needs skan, which is not installed: pip install 'toposeg[graph]'"
+    assert error_message(ModuleNotFoundError("No module named 'foo'", name="foo")) is None  # a bug: traceback
+    assert error_message(IsADirectoryError(21, "Is a directory", "configs")) == "configs: is a folder, expected a file"
+    assert error_message(RuntimeError("boom")) is None
+
+
+# ---------------------------------------------------------------- the real console script
+
+
+def test_console_script_user_errors(tmp_path):
+    """Each mistake is refused before any work with one `error:` line and exit status 2."""
+    (tmp_path / "empty.png").write_bytes(b"")
+    rc, _, err = run_cli("mine", "--image", tmp_path / "empty.png", "--label", tmp_path / "empty.png",
+                         "--prediction", tmp_path / "empty.png", "--out", tmp_path / "f.png")
+    assert rc == 2 and "empty.png: file is empty (0 bytes)" in one_error_line(err, "mine")
+    assert "imageio" not in err and not (tmp_path / "f.png").exists()
+
+    # a config folder given as the config file, and a real-data config without --data-root
+    rc, _, err = run_cli("train", ROOT / "configs" / "isbi2012_quick", "--out", tmp_path / "runs")
+    assert rc == 2 and "is a folder; expected a YAML config file" in one_error_line(err, "train")
+    rc, _, err = run_cli("train", ROOT / "configs" / "isbi2012_quick" / "unet.yaml", "--out", tmp_path / "runs")
+    line = one_error_line(err, "train")
+    assert rc == 2 and "--data-root is required" in line and "'isbi2012'" in line and "open_dataset" not in line
+    assert not (tmp_path / "runs").exists()
+
+    # a YAML file and a folder given as the checkpoint
+    (tmp_path / "img.npy").write_bytes(b"")
+    np.save(tmp_path / "img.npy", np.zeros((8, 8), np.float32))
+    rc, _, err = run_cli("predict", "--checkpoint", ROOT / "configs" / "base.yaml", "--input", tmp_path / "img.npy",
+                         "--out", tmp_path / "p")
+    line = one_error_line(err, "predict")
+    assert rc == 2 and "base.yaml is not a checkpoint (a YAML/text file)" in line and "weights_only" not in err
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "best.pt").write_bytes(b"PK\x03\x04")
+    rc, _, err = run_cli("predict", "--checkpoint", tmp_path / "run", "--input", tmp_path / "img.npy",
+                         "--out", tmp_path / "p")
+    assert rc == 2 and "is a folder; pass a checkpoint file such as" in one_error_line(err, "predict")
+    assert "best.pt" in err and not (tmp_path / "p").exists()
+
+    # the renamed option
+    rc, _, err = run_cli("evaluate", "--pred", tmp_path, "--gt", tmp_path, "--gt-foreground", "dark")
+    assert rc == 2 and "--gt-foreground was removed; use --label-foreground {nonzero,bright,dark}" in err
+
+
+def test_console_script_missing_extra(tmp_path):
+    """A missing optional dependency ends in one line with the pip command, not a traceback."""
+    blocker = tmp_path / "block" / "skan"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'skan'\", name='skan')\n")
+    mask = np.zeros((16, 16), np.uint8)
+    mask[8, 2:14] = 1
+    np.save(tmp_path / "m.npy", mask)
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path / "block"), os.environ.get("PYTHONPATH", "")])}
+    rc, _, err = run_cli("graph", "--gt", tmp_path / "m.npy", "--pred", tmp_path / "m.npy", "--out", tmp_path / "g",
+                         env=env)
+    assert rc == 2 and "pip install 'toposeg[graph]'" in one_error_line(err, "graph")
+    assert not (tmp_path / "g").exists()
+
+
+def test_threads_recorded_in_run_metadata(tmp_path):
+    m = np.zeros((6, 6), np.uint8)
+    m[2, 1:5] = 1
+    (tmp_path / "p").mkdir()
+    np.save(tmp_path / "p" / "a.npy", m)
+    rc, out, err = run_cli("evaluate", "--pred", tmp_path / "p", "--gt", tmp_path / "p", "--out", tmp_path / "e",
+                           "--threads", "2", "--no-progress")
+    assert rc == 0, err
+    threads = json.loads((tmp_path / "e" / "summary.json").read_text())["threads"]
+    assert threads["torch_threads"] == 2 and threads["chosen_by"] == "--threads"
 
 
 def test_demo_quick_end_to_end(tmp_path, capsys):

@@ -87,13 +87,13 @@ def test_predict_output_layout_threshold_and_dark_gt(tmp_path):
     write_array(pred_dir / "s1_mask.tif", (prob > 0.5).astype(np.uint8))
     out = tmp_path / "out"
     assert main(["evaluate", "--pred", str(pred_dir), "--gt", str(gt_dir), "--out", str(out),
-                 "--gt-foreground", "dark", "--no-progress"]) == 0
+                 "--label-foreground", "dark", "--no-progress"]) == 0
     row = next(csv.DictReader(open(out / "per_case.csv")))
     assert row["case_id"] == "s1" and float(row["betti0_error"]) == 1.0 and float(row["dice"]) < 1
     # probability maps thresholded on request (only the *_prob file here: 'auto' pairs it)
     (pred_dir / "s1_mask.tif").unlink()
-    assert main(["evaluate", "--pred", str(pred_dir), "--gt", str(gt_dir), "--out", str(out), "--gt-foreground",
-                 "dark", "--threshold", "0.75", "--no-progress"]) == 0
+    assert main(["evaluate", "--pred", str(pred_dir), "--gt", str(gt_dir), "--out", str(out), "--label-foreground",
+                 "dark", "--threshold", "0.75", "--no-progress", "--overwrite"]) == 0
     row = next(csv.DictReader(open(out / "per_case.csv")))
     assert float(row["dice"]) == 1.0 and float(row["voi"]) == 0.0
 
@@ -160,8 +160,13 @@ def test_errors(tmp_path, capsys):
 
     write_array(pred / "b.png", ring())
     write_array(gt / "b.png", np.arange(24 * 24).reshape(24, 24).astype(np.uint16))
+    assert main(base + ["--label-foreground", "bright"]) == 2
+    assert "b.png: 'bright'/'dark' need a label with exactly two values (e.g. 0/1 or 0/255), found 0, 1, 2" in _err(capsys)
+    colour = np.zeros((24, 24, 3), np.uint8)
+    colour[..., 0] = 255 * ring()
+    write_array(gt / "b.png", colour)
     assert main(base) == 2
-    assert "b.png: ground truth must be a binary mask (values 0/1 or 0/255), found values [0, 1, 2" in _err(capsys)
+    assert "b.png: a mask must be grayscale, got a colour image of shape (24, 24, 3)" in _err(capsys)
 
     (gt / "b.png").write_bytes(b"not a png")
     assert main(base) == 2
@@ -169,19 +174,19 @@ def test_errors(tmp_path, capsys):
 
     other = tmp_path / "other"
     write_array(other / "zzz.png", ring())
-    assert main(["evaluate", "--pred", str(other), "--gt", str(gt), "--no-progress"]) == 2
+    assert main(["evaluate", "--pred", str(other), "--gt", str(gt), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     assert "no matching pairs" in _err(capsys)
 
-    assert main(["evaluate", "--pred", str(tmp_path / "missing"), "--gt", str(gt)]) == 2
-    assert "missing: not a folder" in _err(capsys)
+    assert main(["evaluate", "--pred", str(tmp_path / "missing"), "--gt", str(gt), "--out", str(tmp_path / "o")]) == 2
+    assert "--pred folder not found: " in _err(capsys)
 
     (tmp_path / "empty").mkdir()
-    assert main(["evaluate", "--pred", str(tmp_path / "empty"), "--gt", str(gt)]) == 2
+    assert main(["evaluate", "--pred", str(tmp_path / "empty"), "--gt", str(gt), "--out", str(tmp_path / "o")]) == 2
     assert "no image files" in _err(capsys)
 
     write_array(pred / "a.tif", ring())
     assert main(base) == 2
-    assert "two files for case 'a'" in _err(capsys)
+    assert "several files share a name: a.png / a.tif" in _err(capsys)
     (pred / "a.tif").unlink()
 
     assert main(base + ["--threshold", "1.5"]) == 2
@@ -202,3 +207,60 @@ def test_graph_adds_apls(folders):
         assert float(rows[case_id]["apls"]) == pytest.approx(apls(pred, gt, snap=5.0))
     assert float(rows["a"]["apls"]) < 1.0  # the broken ring loses routes
     assert "APLS ↑" in (out / "summary.md").read_text()
+
+
+def test_polarity_threshold_from_predict_json_and_warning(tmp_path, capsys):
+    """predict.json (toposeg predict output) sets the polarity and the threshold of *_prob maps;
+    flags override it; a ground truth whose foreground is the majority earns a warning naming the option."""
+    g = ring()
+    write_array(tmp_path / "gt" / "s1.png", (~g).astype(np.uint8) * 255)  # the structure is dark
+    prob = np.where(g, 0.8, 0.1).astype(np.float32)
+    prob[0, 0] = 0.7
+    write_array(tmp_path / "pred" / "s1_prob.tif", prob)
+    (tmp_path / "pred" / "predict.json").write_text(json.dumps({"threshold": 0.75, "label_foreground": "dark"}))
+    base = ["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--no-progress"]
+    assert main(base + ["--out", str(tmp_path / "a")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    row = next(csv.DictReader(open(tmp_path / "a" / "per_case.csv")))
+    assert float(row["dice"]) == 1.0  # prob > 0.75 is exactly the dark ring
+    s = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert s["threshold"] == 0.75 and s["label_foreground"] == "dark"
+    assert s["threshold_from"].endswith("predict.json") and s["label_foreground_from"].endswith("predict.json")
+    # the other polarity, asked for explicitly: the cells are scored, and the user is warned
+    assert main(base + ["--out", str(tmp_path / "b"), "--label-foreground", "bright", "--threshold", "0.5"]) == 0
+    err = capsys.readouterr().err
+    frac = (~g).mean()
+    assert f"covers {frac:.1%} of the pixels" in err and "--label-foreground dark" in err
+    row = next(csv.DictReader(open(tmp_path / "b" / "per_case.csv")))
+    ref = evaluate_case(prob > 0.5, ~g)
+    assert float(row["dice"]) == pytest.approx(ref["dice"], rel=1e-9)
+
+
+def test_subset_scores_only_existing_pairs(tmp_path, capsys):
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    for k in ("a", "b", "c"):
+        write_array(gt / f"{k}.png", ring())
+    write_array(pred / "a.png", ring())
+    write_array(pred / "z.png", ring())
+    base = ["evaluate", "--pred", str(pred), "--gt", str(gt), "--no-progress"]
+    assert main(base + ["--out", str(tmp_path / "o")]) == 2
+    assert "ground truth without a prediction: b.png, c.png" in _err(capsys)
+    assert not (tmp_path / "o").exists()
+    assert main(base + ["--out", str(tmp_path / "o"), "--subset"]) == 0
+    assert "skipped unpaired files: b.png, c.png, z.png" in _err(capsys)
+    rows = list(csv.DictReader(open(tmp_path / "o" / "per_case.csv")))
+    assert [r["case_id"] for r in rows] == ["a"]
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["skipped_unpaired"] == ["b.png", "c.png", "z.png"]
+
+
+def test_existing_output_is_refused_without_overwrite(folders, capsys):
+    root, _ = folders
+    out = root / "out"
+    base = ["evaluate", "--pred", str(root / "pred"), "--gt", str(root / "gt"), "--out", str(out), "--no-progress"]
+    assert main(base) == 0
+    before = (out / "per_case.csv").read_bytes()
+    assert main(base + ["--postprocess", "3"]) == 2
+    assert "already holds files; choose another folder or pass --overwrite" in _err(capsys)
+    assert sorted(p.name for p in out.iterdir()) == ["per_case.csv", "summary.json", "summary.md"]
+    assert main(base + ["--postprocess", "3", "--overwrite"]) == 0
+    assert (out / "per_case_postprocessed.csv").is_file() and (out / "per_case.csv").read_bytes() == before

@@ -98,3 +98,38 @@ def test_graph_command_empty_prediction(tmp_path, capsys):
     assert rc == 0
     rep = json.loads((tmp_path / "o" / "routes.json").read_text())["predictions"]["empty"]
     assert rep["apls"]["apls"] == 0.0 and rep["routes"]["unreachable_fraction"] == 1.0
+
+
+def test_graph_ground_truth_polarity_and_warning(tmp_path, capsys):
+    """ISBI-style ground truth (the structure is the dark level): --label-foreground dark scores the
+    roads; the default (nonzero) scores the background, and the user is warned."""
+    gt, _ = roads()
+    write_array(tmp_path / "gt_dark.png", (~gt).astype(np.uint8) * 255)
+    np.save(tmp_path / "pred.npy", gt)
+    base = ["graph", "--gt", str(tmp_path / "gt_dark.png"), "--pred", str(tmp_path / "pred.npy"), "--no-figure",
+            "--pairs", "10", "--backend", "pixel"]
+    assert main(base + ["--label-foreground", "dark", "--out", str(tmp_path / "a")]) == 0
+    captured = capsys.readouterr()
+    assert "pred: APLS 1.0000" in captured.out and "warning" not in captured.err
+    report = json.loads((tmp_path / "a" / "routes.json").read_text())
+    assert report["label_foreground"] == "dark" and report["gt_graph"]["nodes"] > 0
+    assert main(base + ["--out", str(tmp_path / "b")]) == 0
+    err = capsys.readouterr().err
+    assert f"covers {(~gt).mean():.1%} of the pixels" in err and "--label-foreground dark" in err
+
+
+def test_graph_output_is_whole_or_absent(tmp_path, capsys):
+    gt, cut = roads()
+    np.save(tmp_path / "gt.npy", gt)
+    np.save(tmp_path / "cut.npy", cut)
+    write_array(tmp_path / "small.png", np.zeros((32, 32), np.uint8))
+    base = ["graph", "--gt", str(tmp_path / "gt.npy"), "--pred", str(tmp_path / "cut.npy"), "--pairs", "4",
+            "--backend", "pixel"]
+    rc = main(base + ["--image", str(tmp_path / "small.png"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--image" in err and "has shape (32, 32); expected (64, 64) or (64, 64, 3) like --gt" in err
+    assert not (tmp_path / "o").exists()  # routes.json is not written before the image is checked
+    assert main(base + ["--no-figure", "--out", str(tmp_path / "o")]) == 0
+    assert main(base + ["--no-figure", "--out", str(tmp_path / "o")]) == 2
+    assert "already holds files" in capsys.readouterr().err
+    assert main(base + ["--no-figure", "--out", str(tmp_path / "o"), "--overwrite"]) == 0

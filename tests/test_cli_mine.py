@@ -95,6 +95,7 @@ def test_cli_with_checkpoint_3d(tmp_path):
                "--checkpoint", str(tmp_path / "m.pt"), "--out", str(tmp_path / "fig.png"), "--device", "cpu"])
     assert rc == 0
     _is_png(tmp_path / "fig.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png", "img.npy", "lab.npy", "m.pt"]  # no temp files
 
 
 def test_cli_errors(tmp_path, capsys):
@@ -118,6 +119,100 @@ def test_cli_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(base + ["--out", str(tmp_path / "f.png")])
     assert "one of the arguments --prediction --checkpoint is required" in capsys.readouterr().err
+
+
+def test_cli_refuses_colour_label_and_existing_output(tmp_path, capsys):
+    image, y, prob = _case2d()
+    np.save(tmp_path / "img.npy", image)
+    np.save(tmp_path / "p.npy", prob)
+    colour = np.zeros(y.shape + (3,), np.uint8)
+    colour[..., 0] = y * 255
+    colour[..., 1] = 7
+    write_array(tmp_path / "lab.png", colour)
+    base = ["mine", "--image", str(tmp_path / "img.npy"), "--prediction", str(tmp_path / "p.npy")]
+    assert main(base + ["--label", str(tmp_path / "lab.png"), "--out", str(tmp_path / "f.png")]) == 2
+    assert "lab.png: a label must be grayscale, got a colour image of shape (30, 44, 3)" in capsys.readouterr().err
+    assert not (tmp_path / "f.png").exists()
+    np.save(tmp_path / "lab.npy", y)
+    base += ["--label", str(tmp_path / "lab.npy"), "--out", str(tmp_path / "f.png")]
+    assert main(base) == 0
+    assert main(base) == 2
+    assert "f.png already exists; choose another name or pass --overwrite" in capsys.readouterr().err
+    assert main(base + ["--overwrite"]) == 0
+
+
+def test_cli_checkpoint_polarity_is_the_default(tmp_path, capsys):
+    from toposeg.engine.checkpoint import inference_settings, save_checkpoint
+    from toposeg.models import build_model
+
+    torch.manual_seed(0)
+    params = {"spatial_dims": 2, "in_channels": 1, "out_channels": 1, "features": (4, 4, 4)}
+    inference = inference_settings(spatial_dims=2, in_channels=1, window=(16, 16), label_foreground="dark")
+    save_checkpoint(tmp_path / "m.pt", build_model("unet", **params), name="unet", params=params, inference=inference)
+    image, y, _ = _case2d()
+    np.save(tmp_path / "img.npy", image)
+    write_array(tmp_path / "lab.png", (~y).astype(np.uint8) * 255)  # the structure is dark
+    base = ["mine", "--image", str(tmp_path / "img.npy"), "--label", str(tmp_path / "lab.png"),
+            "--checkpoint", str(tmp_path / "m.pt"), "--device", "cpu"]
+    assert main(base + ["--out", str(tmp_path / "a.png")]) == 0
+    err = capsys.readouterr().err
+    assert f"label foreground dark from {tmp_path / 'm.pt'}" in err and "threshold 0.6" in err and "warning" not in err
+    assert main(base + ["--out", str(tmp_path / "b.png"), "--label-foreground", "bright"]) == 0
+    err = capsys.readouterr().err
+    assert "label foreground bright from --label-foreground" in err
+    assert f"covers {(~y).mean():.1%} of the pixels" in err and "--label-foreground dark" in err
+
+
+def test_mining_threshold_default_is_the_papers():
+    from toposeg.cli import build_parser
+    from toposeg.mining import DEFAULT_MINING_THRESHOLD
+
+    parser = build_parser()
+    mine = parser.parse_args(["mine", "--image", "i", "--label", "l", "--prediction", "p", "--out", "o.png"])
+    bench = parser.parse_args(["bench"])
+    assert mine.threshold == bench.threshold == DEFAULT_MINING_THRESHOLD == 0.6
+    predict = parser.parse_args(["predict", "--checkpoint", "c", "--input", "i"])
+    assert predict.threshold is None  # binarisation: the checkpoint's (0.5 by default), not the mining t
+
+
+def _green(rgb):
+    return (rgb[..., 1] > 200) & (rgb[..., 0] < 90) & (rgb[..., 2] < 90)
+
+
+def _red(rgb):
+    return (rgb[..., 0] > 200) & (rgb[..., 1] < 90) & (rgb[..., 2] < 90)
+
+
+def test_default_grow_shows_a_single_hard_pixel_on_512_images(tmp_path):
+    from toposeg.commands.mine import default_grow
+
+    # (2 g + 1) * 450 / side >= 2  <=>  g = 0 up to 225 px, 1 up to 675, 2 up to 1125, 3 up to 1575
+    assert [default_grow((s, s)) for s in (128, 225, 226, 512, 675, 676, 1125, 1250)] == [0, 0, 1, 1, 1, 2, 2, 3]
+    assert default_grow((40, 512, 300)) == 1  # 3D: the in-plane side
+    y = np.zeros((512, 512), bool)
+    y[256, 40:470] = True  # a 1-px line ...
+    prob = np.where(y, 0.95, 0.02).astype(np.float32)
+    prob[256, 255] = 0.1  # ... predicted with a 1-px gap: one SHPM positive hard pixel
+    pos, _ = mining.shpm(torch.from_numpy(prob)[None, None], torch.from_numpy(y)[None, None], threshold=0.6)
+    assert int(pos.sum()) == 1
+    image = np.full(y.shape, 0.5, np.float32)
+    out = hard_pixel_figure(image, y, prob, tmp_path / "g.png", grow=default_grow(y.shape))
+    rgb = imread(out)[..., :3]
+    h, w = rgb.shape[:2]
+    shpm_panel = rgb[: int(h * 0.75), int(w * 5 / 6):]  # the last of six panels, above the legend
+    assert _green(shpm_panel).sum() >= 4  # at least 2 x 2 display pixels
+
+
+def test_figure_has_a_colour_legend(tmp_path):
+    """A perfect prediction has no hard pixels; green and red then appear only in the legend."""
+    from toposeg.reports.hard_pixels import legend_handles
+
+    y = np.zeros((40, 40), bool)
+    y[20, 5:35] = True
+    rgb = imread(hard_pixel_figure(np.zeros(y.shape, np.float32), y, y.astype(np.float32), tmp_path / "l.png"))[..., :3]
+    assert _green(rgb).sum() > 20 and _red(rgb).sum() > 20
+    labels = [h.get_label() for h in legend_handles()]
+    assert labels[0].startswith("positive hard pixels") and labels[1].startswith("negative hard pixels")
 
 
 def test_label_rules_and_prediction_scaling():

@@ -27,3 +27,75 @@ def test_errors(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="bad.png: could not read file"):
         read_array(tmp_path / "bad.png")
+
+
+# ---------------------------------------------------------------- files and folders
+
+
+def test_empty_file_says_so(tmp_path):
+    (tmp_path / "e.png").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"e\.png: file is empty \(0 bytes\)"):
+        read_array(tmp_path / "e.png")
+
+
+def test_folder_given_for_a_file(tmp_path):
+    (tmp_path / "d.png").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"d\.png: is a folder, expected a file"):
+        read_array(tmp_path / "d.png")
+
+
+def test_grey_mask_accepts_equal_channels_and_refuses_colour(tmp_path):
+    from toposeg.io import grey_mask
+
+    grey = np.array([[0, 255], [255, 0]], np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=-1)
+    np.testing.assert_array_equal(grey_mask(rgb, "m.png"), grey)
+    colour = rgb.copy()
+    colour[0, 0, 1] = 9
+    with pytest.raises(ValueError, match=r"m\.png: a label must be grayscale, got a colour image of shape \(2, 2, 3\)"):
+        grey_mask(colour, "m.png", "label")
+    assert grey_mask(rgb, "m.npy").shape == (2, 2, 3)  # only raster files are squeezed
+
+
+def test_list_images_by_stem(tmp_path):
+    from toposeg.io import list_images
+
+    for name in ("b.png", "a.nii.gz", "c.npy", ".hidden.png", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "sub.png").mkdir()
+    found = list_images(tmp_path, "image")
+    assert list(found) == ["a", "b", "c"] and found["a"].name == "a.nii.gz"
+    assert list(list_images(tmp_path, "pred", suffix="b")) == ["a", "", "c"]  # suffix stripped from stems
+
+
+def test_list_images_errors(tmp_path):
+    from toposeg.io import list_images
+
+    with pytest.raises(FileNotFoundError, match=r"--gt folder not found: .*nowhere"):
+        list_images(tmp_path / "nowhere", "--gt")
+    (tmp_path / "f.png").write_bytes(b"x")
+    with pytest.raises(NotADirectoryError, match=r"--gt .*f\.png: is a file, expected a folder"):
+        list_images(tmp_path / "f.png", "--gt")
+    (tmp_path / "d").mkdir()
+    with pytest.raises(ValueError, match=r"image folder .*d: no image files found"):
+        list_images(tmp_path / "d")
+    (tmp_path / "d" / "x.png").write_bytes(b"x")
+    (tmp_path / "d" / "x.tif").write_bytes(b"x")
+    with pytest.raises(ValueError, match=r"several files share a name: x\.png / x\.tif"):
+        list_images(tmp_path / "d")
+
+
+def test_pair_by_stem():
+    from pathlib import Path
+
+    from toposeg.io import pair_by_stem
+
+    a = {k: Path(f"{k}.png") for k in ("1", "2", "3")}
+    b = {k: Path(f"{k}.tif") for k in ("2", "3", "4")}
+    with pytest.raises(ValueError, match=r"root: unpaired files; images without a label: 1\.png; "
+                                         r"labels without an image: 4\.tif"):
+        pair_by_stem(a, b, "root")
+    assert pair_by_stem(a, b, "root", subset=True) == [("2", a["2"], b["2"]), ("3", a["3"], b["3"])]
+    with pytest.raises(ValueError, match=r"root: no matching pairs between 1\.png and 9\.tif"):
+        pair_by_stem({"1": a["1"]}, {"9": Path("9.tif")}, "root", subset=True)
+    assert pair_by_stem({"x": a["1"]}, {"x": b["2"]}, "r") == [("x", a["1"], b["2"])]

@@ -131,6 +131,21 @@ def write_array(path: PathLike, array: np.ndarray) -> Path:
     return path
 
 
+def grey_mask(arr: np.ndarray, path: PathLike, what: str = "mask") -> np.ndarray:
+    """A mask read from a PNG/JPEG saved as RGB(A) or grey+alpha with equal colour channels ->
+    its first channel; other arrays unchanged.
+
+    Raises:
+        ValueError: a colour image (channels differ), quoting its shape.
+    """
+    if extension(path) in (".png", ".jpg", ".jpeg") and arr.ndim == 3 and arr.shape[-1] in (2, 3, 4):
+        colour = arr[..., :3] if arr.shape[-1] >= 3 else arr[..., :1]
+        if not all(np.array_equal(colour[..., 0], colour[..., c]) for c in range(colour.shape[-1])):
+            raise ValueError(f"{path}: a {what} must be grayscale, got a colour image of shape {arr.shape}")
+        return colour[..., 0]
+    return arr
+
+
 # ---------------------------------------------------------------- folders
 
 
@@ -235,5 +250,5 @@ def pair_by_stem(
     return [(k, first[k], second[k]) for k in common]
 
 
-__all__ = ["EXTENSIONS", "MissingExtraError", "check_readable", "extension", "image_files", "index_by_stem",
+__all__ = ["EXTENSIONS", "MissingExtraError", "check_readable", "extension", "grey_mask", "image_files", "index_by_stem",
            "list_images", "missing_extra_message", "pair_by_stem", "read_array", "stem", "write_array"]

@@ -1,13 +1,37 @@
-"""Flags shared by subcommands and the placeholder for commands not built yet."""
+"""What the subcommands share: flag definitions, the torch thread rule, checks that run before any
+work, and the staged output rule (an output is whole or absent).
+
+Shared flags (one name for one idea): ``--out`` (where results go), ``--device``, ``--seed``,
+``--set`` (config overrides, train/cv), ``--label-foreground {nonzero,bright,dark}`` (every
+command that reads labels), ``--overwrite`` (every one-shot output command), and the global
+``--threads``.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator, Optional, Union
+
+from toposeg.data.labels import FOREGROUND_RULES
+
+PathLike = Union[str, Path]
+
+# ---------------------------------------------------------------- flags
 
 
-def add_out(parser: argparse.ArgumentParser, default: str) -> None:
-    parser.add_argument("--out", default=default, help="output folder")
+def add_out(parser: argparse.ArgumentParser, default: Optional[str], help: str = "output folder") -> None:
+    parser.add_argument("--out", default=default, required=default is None, help=help)
+
+
+def add_overwrite(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into an existing non-empty output (files and folders of the same name are "
+                             "replaced, others kept); without it such an output is refused before any work")
 
 
 def add_device(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +60,53 @@ def add_experiment_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+class _Renamed(argparse.Action):
+    """A removed flag: using it is an error naming its replacement."""
+
+    def __init__(self, option_strings, dest, replacement: str = "", **kwargs):
+        self.replacement = replacement
+        super().__init__(option_strings, dest, nargs="?", help=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} was removed; use {self.replacement}")
+
+
+def add_label_foreground(parser: argparse.ArgumentParser, what: str = "the ground truth",
+                         default_note: str = "default: nonzero") -> None:
+    """``--label-foreground {nonzero,bright,dark}`` (default None: the command decides, see
+    :func:`resolve_label_foreground`); the old ``--gt-foreground`` is an error naming it."""
+    parser.add_argument(
+        "--label-foreground", choices=FOREGROUND_RULES, default=None,
+        help=f"which value of {what} is the structure: nonzero pixels, the bright or the dark level of a "
+             f"two-level mask (0/1, 0/255; ISBI 2012 membranes are dark); {default_note}")
+    parser.add_argument("--gt-foreground", action=_Renamed, dest="_removed_gt_foreground",
+                        replacement="--label-foreground {nonzero,bright,dark}")
+
+
+def resolve_label_foreground(flag: Optional[str], *sources: tuple[Optional[str], str]) -> tuple[str, str]:
+    """``(rule, where it came from)``: the flag, else the first source that sets one
+    (``(value, description)`` pairs, e.g. predict.json, the checkpoint), else ``"nonzero"``."""
+    if flag is not None:
+        return flag, "--label-foreground"
+    for value, where in sources:
+        if value is not None:
+            if value not in FOREGROUND_RULES:
+                raise ValueError(f"{where}: label_foreground must be one of {list(FOREGROUND_RULES)}, got {value!r}")
+            return value, where
+    return "nonzero", "default"
+
+
+def warn_foreground_fraction(mask_or_fraction, rule: str, what: str) -> None:
+    """Print the >50 % foreground warning (polarity probably inverted) to stderr, if it applies."""
+    import sys
+
+    from toposeg.data.labels import foreground_fraction_warning
+
+    text = foreground_fraction_warning(mask_or_fraction, rule, "--label-foreground", what=what)
+    if text:
+        print(text, file=sys.stderr)
+
+
 def resolve_device(name: str) -> str:
     import torch
 
@@ -46,11 +117,245 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def not_built(command: str, issue: int):
-    """A ``run`` for a planned command: says so clearly and exits with status 3."""
+# ---------------------------------------------------------------- threads
 
-    def run(args: argparse.Namespace) -> int:
-        print(f"toposeg {command}: not built yet (planned, tracked in issue #{issue}).", file=sys.stderr)
-        return 3
+THREADS_ENV = "TOPOSEG_THREADS"
+_THREADS: dict = {}
 
-    return run
+
+def cpu_cores() -> int:
+    """CPU cores this process may run on (the affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - macOS / Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def default_threads(cores: int) -> int:
+    """The CLI's torch intra-op thread count for a machine with ``cores`` cores: 1 on up to 2
+    cores (measured: one thread several times faster than two on a shared 2-core machine, where
+    OpenMP threads wait for each other), else ``min(cores // 2, 8)`` (half the cores leaves
+    room for data loading and other processes; more than 8 rarely pays off for these models)."""
+    if cores < 1:
+        raise ValueError(f"cores must be >= 1, got {cores}")
+    return 1 if cores <= 2 else min(cores // 2, 8)
+
+
+def choose_threads(flag: Optional[int] = None, env: Optional[str] = None, cores: Optional[int] = None) -> tuple[int, str]:
+    """``(threads, source)``: ``--threads`` if given, else ``$TOPOSEG_THREADS``, else
+    :func:`default_threads` of the machine. Raises ValueError for a value < 1 or not an integer."""
+    if flag is not None:
+        if flag < 1:
+            raise ValueError(f"--threads must be >= 1, got {flag}")
+        return flag, "--threads"
+    if env is not None and env.strip():
+        try:
+            value = int(env)
+        except ValueError:
+            raise ValueError(f"{THREADS_ENV} must be a positive integer, got {env!r}") from None
+        if value < 1:
+            raise ValueError(f"{THREADS_ENV} must be a positive integer, got {env!r}")
+        return value, THREADS_ENV
+    cores = cpu_cores() if cores is None else cores
+    return default_threads(cores), f"default rule for {cores} cores"
+
+
+def apply_threads(flag: Optional[int] = None) -> dict:
+    """Set torch's intra-op thread count by :func:`choose_threads` (the CLI entry point only;
+    library code never sets it) and remember how it was chosen for :func:`thread_settings`."""
+    import torch
+
+    n, source = choose_threads(flag, os.environ.get(THREADS_ENV))
+    torch.set_num_threads(n)
+    _THREADS.clear()
+    _THREADS.update(threads=n, source=source)
+    return thread_settings()
+
+
+def thread_settings() -> dict:
+    """``{"torch_threads", "chosen_by", "cpu_cores"}`` for run metadata: the thread count torch
+    uses now and how it was chosen (``--threads``, ``TOPOSEG_THREADS``, the default rule, or
+    torch's own default when the toposeg CLI did not set it)."""
+    import torch
+
+    chosen = _THREADS.get("source") if _THREADS.get("threads") == torch.get_num_threads() else None
+    return {"torch_threads": torch.get_num_threads(), "chosen_by": chosen or "torch default (not set by the CLI)",
+            "cpu_cores": cpu_cores()}
+
+
+# ---------------------------------------------------------------- inputs checked before work
+
+_CHECKPOINT_MAGIC = (b"PK\x03\x04", b"\x80")  # torch.save zip archive, legacy pickle
+
+
+def check_checkpoint_file(path: PathLike, flag: str = "--checkpoint") -> Path:
+    """``path`` if it looks like a torch checkpoint file; a folder, an empty file or a text/YAML
+    file is a ValueError naming ``flag`` (before torch reads it)."""
+    from toposeg.io import check_readable
+
+    p = Path(path)
+    if p.is_dir():
+        found = sorted(p.glob("*.pt"))[:3] or sorted(p.glob("*/*.pt"))[:3]
+        hint = f" such as {', '.join(str(f) for f in found)}" if found else " (a .pt file written by toposeg train)"
+        raise ValueError(f"{flag} {p} is a folder; pass a checkpoint file{hint}")
+    if not p.exists():
+        raise FileNotFoundError(f"{flag} {p}: no such file")
+    check_readable(p)
+    with open(p, "rb") as f:
+        head = f.read(4)
+    if not any(head.startswith(m) for m in _CHECKPOINT_MAGIC):
+        kind = "a YAML/text file" if p.suffix.lower() in (".yaml", ".yml", ".json", ".txt") or head.isascii() else \
+            "not a torch file"
+        raise ValueError(f"{flag} {p} is not a checkpoint ({kind}); pass the .pt file written by toposeg train, "
+                         "e.g. runs/fold0/<config>/best.pt")
+    return p
+
+
+def load_checkpoint_model(path: PathLike, device: str, flag: str = "--checkpoint"):
+    """``(model, inference settings or {})`` from a checkpoint written by toposeg train.
+
+    ``payload["inference"]`` (format version 2): window, overlap, normalization, hu_window,
+    threshold, label_foreground, spatial_dims, in_channels. Older checkpoints give ``{}``.
+    """
+    from toposeg.engine.checkpoint import load_checkpoint, load_model
+
+    check_checkpoint_file(path, flag)
+    payload = load_checkpoint(path, map_location="cpu")
+    inference = payload.get("inference") or {}
+    if not isinstance(inference, dict):
+        raise ValueError(f"{path}: checkpoint field 'inference' must be a mapping, got {type(inference).__name__}")
+    return load_model(path, device), dict(inference)
+
+
+def model_layout(model) -> tuple[int, int]:
+    """(spatial_dims, in_channels) from the model's first convolution."""
+    from torch import nn
+
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Conv3d)):
+            return (2 if isinstance(m, nn.Conv2d) else 3), m.in_channels
+    raise ValueError("cannot tell the model's spatial dims: it has no Conv2d/Conv3d layer")
+
+
+def window_for(flag: Optional[list], inference: dict, nd: int) -> tuple[tuple[int, ...], str]:
+    """Sliding window: ``--window`` (1 or ``nd`` sizes), else the checkpoint's, else 256² / 128³."""
+    if flag is not None:
+        if len(flag) == 1:
+            window, source = (flag[0],) * nd, "--window"
+        elif len(flag) == nd:
+            window, source = tuple(flag), "--window"
+        else:
+            raise ValueError(f"--window takes 1 or {nd} sizes for a {nd}D model, got {flag}")
+    elif inference.get("window") is not None:
+        w = inference["window"]
+        window, source = ((int(w),) * nd if isinstance(w, int) else tuple(int(v) for v in w)), "checkpoint"
+        if len(window) != nd:
+            raise ValueError(f"checkpoint window {w} does not fit a {nd}D model")
+    else:
+        window, source = ((256,) * 2 if nd == 2 else (128,) * 3), "default"
+    if min(window) < 1:
+        raise ValueError(f"--window sizes must be >= 1, got {list(window)}")
+    return tuple(int(v) for v in window), source
+
+
+def setting(flag_value, inference: dict, key: str, default, flag: str):
+    """``(value, source)``: the flag if given, else ``inference[key]``, else ``default``."""
+    if flag_value is not None:
+        return flag_value, flag
+    if key in inference and inference[key] is not None:
+        return inference[key], "checkpoint"
+    return default, "default"
+
+
+# ---------------------------------------------------------------- outputs: whole or absent
+
+
+def check_output(out: PathLike, overwrite: bool, flag: str = "--out", *, file: bool = False) -> Path:
+    """Refuse (ValueError) an existing non-empty output folder (or an existing output file) unless
+    ``overwrite``; a file where a folder is expected (or the reverse) is always refused."""
+    out = Path(out)
+    if file:
+        if out.is_dir():
+            raise ValueError(f"{flag} {out} is a folder; expected a file name")
+        if out.exists() and not overwrite:
+            raise ValueError(f"{flag} {out} already exists; choose another name or pass --overwrite")
+        return out
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{flag} {out} is a file; expected a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ValueError(f"{flag} {out} already holds files; choose another folder or pass --overwrite")
+    return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _missing_parents(path: Path) -> list[Path]:
+    missing = []
+    for parent in path.absolute().parents:
+        if parent.exists():
+            break
+        missing.append(parent)
+    return missing
+
+
+@contextlib.contextmanager
+def staged_output(out: PathLike, overwrite: bool, flag: str = "--out") -> Iterator[Path]:
+    """Yield a temporary sibling folder of ``out``; on success its entries are moved into ``out``
+    (``out`` itself is created by one rename when it does not exist), on any error it is deleted
+    together with parent folders it created — so the output is whole or absent.
+
+    With ``overwrite`` an existing ``out`` keeps entries the command does not write; each written
+    file or folder replaces the one of the same name.
+    """
+    out = check_output(out, overwrite, flag)
+    created = _missing_parents(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())
+        yield tmp
+        check_output(out, overwrite, flag)  # nothing appeared meanwhile
+        if out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        if not out.exists():
+            os.replace(tmp, out)
+            return
+        for entry in sorted(tmp.iterdir()):
+            target = out / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(entry, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for parent in created:  # nearest first
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_file(out: PathLike, overwrite: bool, flag: str = "--out") -> Iterator[Path]:
+    """Like :func:`staged_output` for one file: yields a temporary sibling path with the same
+    extension, renamed over ``out`` on success and deleted on error."""
+    out = check_output(out, overwrite, flag, file=True)
+    created = _missing_parents(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{out.stem}.partial-", suffix=out.suffix, dir=out.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        for parent in created:
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+        raise

@@ -26,23 +26,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--features", type=int, nargs=3, default=[32, 64, 128], help="U-Net channels per level")
     parser.add_argument("--methods", nargs="+", default=None,
                         help="subset of: U-Net +clDice +THPM +PHPM +SHPM '+Skeleton Recall' (U-Net always runs)")
-    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--threshold", type=float, default=0.6,
+                        help="mining threshold t of the HPM methods (the paper's 0.6)")
     parser.add_argument("--backend", default="auto", help="skeletonization backend")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--mining-repeats", type=int, default=5)
     parser.add_argument("--markdown", action=argparse.BooleanOptionalAction, default=True,
                         help="also write losses.md next to losses.json")
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from toposeg.benchmark import run_benchmark, to_markdown
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     result = run_benchmark(
         tuple(dict.fromkeys(args.dims)), patches={2: args.patch2d, 3: args.patch3d}, iters=args.iters,

@@ -5,15 +5,21 @@ Files are paired by name stem (``case01.png`` ↔ ``case01.tif``; the ``_mask`` 
 n_valid, n per metric) and ``summary.md`` (Table 1 layout), and prints the table. With
 ``--postprocess MIN_SIZE`` the predictions (never the ground truth) are also cleaned of small
 objects and scored again; that result is written and labelled separately.
+
+When ``--pred`` holds the ``predict.json`` written by ``toposeg predict``, its threshold (for
+probability maps) and label polarity (``label_foreground`` of the training data) are used unless
+``--threshold`` / ``--label-foreground`` say otherwise, so ``predict`` + ``evaluate`` score the
+test cases as training did. Every pair is read and checked before the outputs appear (all at once).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Optional
 
-from toposeg.commands._common import add_out
+from toposeg.commands._common import add_label_foreground, add_out, add_overwrite
 
 HELP = ("Evaluate predicted masks against ground truth (Dice, IoU, mIoU, clDice, VOI, ARE, Betti "
         "errors) per case on whole images/volumes; writes per_case.csv, summary.json, summary.md.")
@@ -25,18 +31,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pred", required=True, metavar="DIR", help="folder of predicted masks (or probability maps)")
     parser.add_argument("--gt", required=True, metavar="DIR", help="folder of ground-truth masks")
     add_out(parser, "toposeg-eval")
+    add_overwrite(parser)
     parser.add_argument("--connectivity", type=int, default=None, choices=_CONNECTIVITIES,
                         help="foreground connectivity (2D: 8 or 4, 3D: 26 or 6); the background uses the "
                              "dual; default 8/4 in 2D, 26/6 in 3D")
     parser.add_argument("--threshold", type=float, default=None,
                         help="binarise non-binary predictions (probability maps: float in [0, 1], or "
-                             "integer images scaled by their dtype's maximum) as value > threshold")
+                             "integer images scaled by their dtype's maximum) as value > threshold; default: "
+                             "the threshold in --pred/predict.json (toposeg predict output), else none (binary "
+                             "predictions only)")
     parser.add_argument("--postprocess", type=int, default=None, metavar="MIN_SIZE",
                         help="also report scores after removing predicted objects smaller than MIN_SIZE "
                              "pixels/voxels (prediction only, reported separately)")
-    parser.add_argument("--gt-foreground", default="bright", choices=["bright", "dark"],
-                        help="which ground-truth value is the structure: bright (1/255, default) or dark "
-                             "(0; e.g. ISBI 2012 membranes)")
+    add_label_foreground(parser, "the ground truth",
+                         "default: label_foreground in --pred/predict.json (the training data's), else nonzero")
+    parser.add_argument("--subset", action="store_true",
+                        help="score only the cases present in both folders (unpaired files are listed and "
+                             "skipped) instead of refusing them")
     parser.add_argument("--pred-suffix", default="auto",
                         help="suffix stripped from prediction stems before pairing; 'auto' = use the "
                              "*_mask files of toposeg predict output (else its *_prob maps, with --threshold), "
@@ -50,37 +61,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def _list_files(folder: Path, what: str) -> list[Path]:
-    from toposeg.io import EXTENSIONS, extension
+def _indexed(pred_dir: Path, gt_dir: Path, pred_suffix: str = "auto") -> tuple[dict, dict, str]:
+    """``({case: prediction file}, {case: ground-truth file}, suffix stripped from predictions)``."""
+    from toposeg.io import image_files, index_by_stem, list_images, stem
 
-    if not folder.is_dir():
-        raise FileNotFoundError(f"--{what} {folder}: not a folder")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and extension(p) in EXTENSIONS)
-    if not files:
-        raise ValueError(f"--{what} {folder}: no image files ({', '.join(EXTENSIONS)})")
-    return files
-
-
-def _by_stem(files: list[Path], what: str, suffix: str = "") -> dict[str, Path]:
-    from toposeg.io import stem
-
-    out: dict[str, Path] = {}
-    for f in files:
-        s = stem(f)
-        if suffix and s.endswith(suffix):
-            s = s[: -len(suffix)]
-        if s in out:
-            raise ValueError(f"--{what}: two files for case {s!r}: {out[s].name} and {f.name}")
-        out[s] = f
-    return out
-
-
-def pair_files(pred_dir: Path, gt_dir: Path, pred_suffix: str = "auto") -> list[tuple[str, Path, Path]]:
-    """``[(case_id, pred_path, gt_path)]`` sorted by case id; every file must have a partner."""
-    from toposeg.io import stem
-
-    gt = _by_stem(_list_files(gt_dir, "gt"), "gt")
-    pred_files = _list_files(pred_dir, "pred")
+    gt = list_images(gt_dir, "--gt")
+    pred_files = image_files(pred_dir, "--pred")
     if pred_suffix == "auto":  # toposeg predict output: prefer *_mask, else *_prob (needs --threshold)
         pred_suffix = ""
         for suffix in ("_mask", "_prob"):
@@ -88,43 +74,42 @@ def pair_files(pred_dir: Path, gt_dir: Path, pred_suffix: str = "auto") -> list[
             if chosen:
                 pred_files, pred_suffix = chosen, suffix
                 break
-    pred = _by_stem(pred_files, "pred", pred_suffix)
-    common = sorted(set(gt) & set(pred))
-    missing_pred = sorted(set(gt) - set(pred))
-    missing_gt = sorted(set(pred) - set(gt))
+    return index_by_stem(pred_files, f"--pred {pred_dir}", pred_suffix), gt, pred_suffix
 
-    def names(keys: list[str], table: dict[str, Path]) -> str:
-        shown = ", ".join(table[k].name for k in keys[:10])
-        return shown + (f", ... ({len(keys)} in all)" if len(keys) > 10 else "")
 
-    if not common:
-        raise ValueError(
-            f"no matching pairs between --pred {pred_dir} ({names(sorted(pred), pred)}) and --gt {gt_dir} "
-            f"({names(sorted(gt), gt)}); files are paired by name without extension"
-            + (f" and without the suffix {pred_suffix!r}" if pred_suffix else "")
-        )
-    problems = []
-    if missing_pred:
-        problems.append(f"ground truth without a prediction: {names(missing_pred, gt)}")
-    if missing_gt:
-        problems.append(f"predictions without ground truth: {names(missing_gt, pred)}")
-    if problems:
-        raise ValueError("unpaired files (paired by name without extension): " + "; ".join(problems))
-    return [(k, pred[k], gt[k]) for k in common]
+def pair_files(pred_dir: Path, gt_dir: Path, pred_suffix: str = "auto", *,
+               subset: bool = False) -> list[tuple[str, Path, Path]]:
+    """``[(case_id, pred_path, gt_path)]`` sorted by case id (:func:`toposeg.io.pair_by_stem`);
+    every file must have a partner unless ``subset``."""
+    from toposeg.io import pair_by_stem
+
+    pred, gt, suffix = _indexed(pred_dir, gt_dir, pred_suffix)
+    return pair_by_stem(pred, gt, f"--pred {pred_dir} / --gt {gt_dir}", subset=subset,
+                        missing=("predictions without ground truth", "ground truth without a prediction"),
+                        suffix_note=suffix or None)
+
+
+def read_predict_record(pred_dir: Path) -> dict:
+    """``predict.json`` of a ``toposeg predict`` output folder, or ``{}``."""
+    import json
+
+    path = pred_dir / "predict.json"
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(record).__name__}")
+    return record
 
 
 def _squeeze_gray(arr, path: Path):
-    """PNG/JPEG masks saved as RGB(A) with equal channels -> one channel."""
-    import numpy as np
+    """PNG/JPEG masks saved as RGB(A) with equal channels -> one channel (:func:`toposeg.io.grey_mask`)."""
+    from toposeg.io import grey_mask
 
-    from toposeg.io import extension
-
-    if extension(path) in (".png", ".jpg", ".jpeg") and arr.ndim == 3 and arr.shape[-1] in (2, 3, 4):
-        color = arr[..., :3] if arr.shape[-1] >= 3 else arr[..., :1]
-        if not all(np.array_equal(color[..., 0], color[..., c]) for c in range(color.shape[-1])):
-            raise ValueError(f"{path}: a mask must be grayscale, got a colour image of shape {arr.shape}")
-        return color[..., 0]
-    return arr
+    return grey_mask(arr, path)
 
 
 def _binary_values(arr) -> Optional[int]:
@@ -149,16 +134,14 @@ def _found(arr) -> str:
     return f"[{shown}{', ...' if values.size > 8 else ''}] ({values.size} distinct)"
 
 
-def read_gt(path: Path, foreground: str = "bright"):
-    """Ground-truth mask from 0/1 or 0/255 files; ``foreground='dark'`` takes the 0 pixels."""
+def read_gt(path: Path, foreground: str = "nonzero"):
+    """Ground-truth mask by the label rule (:func:`toposeg.data.labels.binarize`): ``nonzero``,
+    or the ``bright`` / ``dark`` level of a two-level mask (0/1, 0/255, ...). Colour images are
+    refused."""
+    from toposeg.data.labels import binarize
     from toposeg.io import read_array
 
-    arr = _squeeze_gray(read_array(path), path)
-    fg_value = _binary_values(arr)
-    if fg_value is None:
-        raise ValueError(f"{path}: ground truth must be a binary mask (values 0/1 or 0/255), "
-                         f"found values {_found(arr)}")
-    return (arr == 0) if foreground == "dark" else (arr != 0)
+    return binarize(_squeeze_gray(read_array(path), path), foreground, name=str(path))
 
 
 def read_pred(path: Path, threshold: Optional[float] = None):
@@ -201,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from toposeg._checks import check_threshold
+    from toposeg.commands._common import (check_output, resolve_label_foreground, staged_output, thread_settings,
+                                          warn_foreground_fraction)
     from toposeg.metrics import MetricAccumulator, remove_small_objects
     from toposeg.reports.serialize import dumps, write_rows
     from toposeg.reports.tables import markdown_table
@@ -211,16 +196,33 @@ def run(args: argparse.Namespace) -> int:
     if args.postprocess is not None and args.postprocess < 1:
         raise ValueError(f"--postprocess MIN_SIZE must be a positive number of pixels, got {args.postprocess}")
     pred_dir, gt_dir, out = Path(args.pred), Path(args.gt), Path(args.out)
-    pairs = pair_files(pred_dir, gt_dir, args.pred_suffix)
+    check_output(out, args.overwrite)
+    record = read_predict_record(pred_dir) if pred_dir.is_dir() else {}
+    record_name = str(pred_dir / "predict.json")
+    rule, rule_from = resolve_label_foreground(args.label_foreground, (record.get("label_foreground"), record_name))
+    threshold, threshold_from = args.threshold, "--threshold" if args.threshold is not None else None
+    if threshold is None and record.get("threshold") is not None:
+        threshold, threshold_from = check_threshold(record["threshold"]), record_name
+    pairs = pair_files(pred_dir, gt_dir, args.pred_suffix, subset=args.subset)
+    skipped = []
+    if args.subset:
+        pred_files, gt_files, _ = _indexed(pred_dir, gt_dir, args.pred_suffix)
+        paired = {case for case, _, _ in pairs}
+        skipped = sorted(f.name for table in (pred_files, gt_files) for k, f in table.items() if k not in paired)
+        if skipped:
+            shown = ", ".join(skipped[:10]) + (f", ... ({len(skipped)} in all)" if len(skipped) > 10 else "")
+            print(f"--subset: scoring {len(pairs)} paired cases; skipped unpaired files: {shown}", file=sys.stderr)
     name = args.name or pred_dir.resolve().name
     pp_name = f"{name} + small-object removal (< {args.postprocess} px, prediction only)"
 
     raw = MetricAccumulator(connectivity=args.connectivity)
     cleaned = MetricAccumulator(connectivity=args.connectivity)
     ndims = set()
+    fg_pixels = total_pixels = 0
     for case_id, p_path, g_path in tqdm(pairs, desc="evaluate", unit="case", disable=args.no_progress):
-        gt = read_gt(g_path, args.gt_foreground)
-        pred = read_pred(p_path, args.threshold)
+        gt = read_gt(g_path, rule)
+        pred = read_pred(p_path, threshold)
+        fg_pixels, total_pixels = fg_pixels + int(gt.sum()), total_pixels + gt.size
         if pred.shape != gt.shape:
             raise ValueError(f"case {case_id!r}: prediction {p_path.name} has shape {pred.shape} but ground truth "
                              f"{g_path.name} has shape {gt.shape}")
@@ -235,23 +237,21 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--pred/--gt mix 2D images and 3D volumes; evaluate them separately")
     nd = ndims.pop()
     fg, bg = resolve_connectivity(nd, args.connectivity)
-
-    out.mkdir(parents=True, exist_ok=True)
-    write_rows(out / "per_case.csv", raw.per_case(), float_format=".10g")
+    warn_foreground_fraction(fg_pixels / max(total_pixels, 1), rule, f"ground truth ({gt_dir})")
     results = {name: raw.compute()}
     if args.postprocess is not None:
-        write_rows(out / "per_case_postprocessed.csv", cleaned.per_case(), float_format=".10g")
         results[pp_name] = cleaned.compute()
 
     summary = {
         "pred": str(pred_dir), "gt": str(gt_dir), "n_cases": len(pairs), "spatial_dims": nd,
-        "connectivity": {"foreground": fg, "background": bg}, "gt_foreground": args.gt_foreground,
-        "threshold": args.threshold, "postprocess_min_size": args.postprocess,
+        "connectivity": {"foreground": fg, "background": bg},
+        "label_foreground": rule, "label_foreground_from": rule_from,
+        "threshold": threshold, "threshold_from": threshold_from, "postprocess_min_size": args.postprocess,
+        "skipped_unpaired": skipped, "threads": thread_settings(),
         "results": {"raw": {"label": name, "metrics": results[name]}},
     }
     if args.postprocess is not None:
         summary["results"]["postprocessed"] = {"label": pp_name, "metrics": results[pp_name]}
-    (out / "summary.json").write_text(dumps(summary, indent=2) + "\n")
 
     columns = ["dice", "miou", "voi", "are", "betti0_error", "betti1_error"]
     columns += ["betti2_error"] if nd == 3 else []
@@ -263,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
         f"# Evaluation: {name}",
         "",
         f"{len(pairs)} cases ({nd}D), whole images, mean ± std over cases (population std). "
-        f"Connectivity: foreground {fg} / background {bg}. Ground truth foreground: {args.gt_foreground}; "
+        f"Connectivity: foreground {fg} / background {bg}. Ground truth foreground: {rule} (from {rule_from}); "
         "the ground truth is never modified.",
         "",
         table.rstrip("\n"),
@@ -278,7 +278,12 @@ def run(args: argparse.Namespace) -> int:
                      f"pixels/voxels ({fg}-connected) removed from the prediction only. The first row is the "
                      "raw prediction.")
         lines.append("")
-    (out / "summary.md").write_text("\n".join(lines))
+    with staged_output(out, args.overwrite) as tmp:
+        write_rows(tmp / "per_case.csv", raw.per_case(), float_format=".10g")
+        if args.postprocess is not None:
+            write_rows(tmp / "per_case_postprocessed.csv", cleaned.per_case(), float_format=".10g")
+        (tmp / "summary.json").write_text(dumps(summary, indent=2) + "\n")
+        (tmp / "summary.md").write_text("\n".join(lines))
     print(table, end="")
     print(f"wrote {out / 'per_case.csv'}, {out / 'summary.json'}, {out / 'summary.md'}")
     return 0

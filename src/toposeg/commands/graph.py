@@ -1,4 +1,10 @@
-"""`toposeg graph`: skeleton graphs of prediction(s) and ground truth, route planning, APLS."""
+"""`toposeg graph`: skeleton graphs of prediction(s) and ground truth, route planning, APLS.
+
+The ground truth is read by ``--label-foreground`` (default: ``label_foreground`` of the
+``predict.json`` next to ``--pred`` when it is ``toposeg predict`` output, else nonzero). Every
+input (including ``--image``) is read and checked before any work, and the outputs appear all at
+once or not at all.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from toposeg.commands._common import add_out, add_seed
+from toposeg.commands._common import add_label_foreground, add_out, add_overwrite, add_seed
 
 HELP = "Extract road/vessel graphs and plan routes on prediction vs ground truth (APLS, broken roads)."
 
@@ -46,6 +52,8 @@ def load_mask(path: str, *, threshold: float = 0.5, name: str = "mask") -> np.nd
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gt", required=True, help="ground-truth mask (png, tif, nii[.gz], npy)")
+    add_label_foreground(parser, "--gt", "default: label_foreground of predict.json next to --pred (toposeg "
+                                         "predict output), else nonzero")
     parser.add_argument("--pred", required=True, help="predicted mask")
     parser.add_argument("--pred2", default=None, help="a second prediction to compare (e.g. SHPM vs U-Net)")
     parser.add_argument("--name", default=None, help="label of --pred; its file name when omitted")
@@ -62,6 +70,35 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-figure", action="store_true", help="skip the PNG figure")
     add_seed(parser)
     add_out(parser, "results/graph")
+    add_overwrite(parser)
+
+
+def load_gt(path: str, rule: str, name: str = "--gt") -> np.ndarray:
+    """Ground-truth mask by the label rule (:func:`toposeg.data.labels.binarize`); colour images
+    are refused."""
+    from toposeg.data.labels import binarize
+    from toposeg.io import grey_mask, read_array
+
+    arr = read_array(path)
+    arr = np.squeeze(arr) if arr.ndim > 3 else arr
+    return binarize(grey_mask(arr, path, "ground truth"), rule, name=f"{name} {path}")
+
+
+def gt_rule(flag: Optional[str], pred: str) -> tuple[str, str]:
+    """``--label-foreground``, else the ``predict.json`` next to ``pred``, else ``"nonzero"``."""
+    from toposeg.commands._common import resolve_label_foreground
+    from toposeg.commands.evaluate import read_predict_record
+
+    folder = Path(pred).parent
+    record = read_predict_record(folder) if folder.is_dir() else {}
+    return resolve_label_foreground(flag, (record.get("label_foreground"), str(folder / "predict.json")))
+
+
+def check_image(image: np.ndarray, shape: tuple[int, ...], path: str) -> np.ndarray:
+    """A 2D grey ``(H, W)`` or colour ``(H, W, 3|4)`` image of the mask's shape."""
+    if image.shape == shape or (image.ndim == len(shape) + 1 and image.shape[:-1] == shape and image.shape[-1] in (3, 4)):
+        return image
+    raise ValueError(f"--image {path} has shape {image.shape}; expected {shape} or {shape + (3,)} like --gt")
 
 
 def _fmt(x: float) -> str:
@@ -71,13 +108,17 @@ def _fmt(x: float) -> str:
 def run(args: argparse.Namespace) -> int:
     import csv
 
+    from toposeg.commands._common import check_output, staged_output, thread_settings, warn_foreground_fraction
     from toposeg.graph import apls_report, mask_to_graph, plan_routes, sample_pairs
     from toposeg.io import read_array, stem
     from toposeg.reports.serialize import dumps
 
     if args.pairs < 1:
         raise ValueError(f"--pairs must be >= 1, got {args.pairs}")
-    gt = load_mask(args.gt, threshold=args.threshold, name="--gt")
+    check_output(args.out, args.overwrite)
+    rule, rule_from = gt_rule(args.label_foreground, args.pred)
+    gt = load_gt(args.gt, rule)
+    warn_foreground_fraction(gt, rule, f"ground truth {args.gt}")
     preds: dict[str, np.ndarray] = {}
     for flag, path, label in (("--pred", args.pred, args.name), ("--pred2", args.pred2, args.name2)):
         if path is None:
@@ -89,12 +130,14 @@ def run(args: argparse.Namespace) -> int:
         if key in preds:
             key = f"{key} ({flag})"
         preds[key] = mask
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    image: Optional[np.ndarray] = None
+    if args.image and not args.no_figure and gt.ndim == 2:
+        image = check_image(read_array(args.image), gt.shape, args.image)
     g_gt = mask_to_graph(gt, min_branch=args.min_branch, backend=args.backend)
     pairs = sample_pairs(g_gt, args.pairs, seed=args.seed) if g_gt.number_of_edges() else []
     report = {
-        "gt": str(args.gt), "snap": args.snap, "seed": args.seed, "min_branch": args.min_branch,
+        "gt": str(args.gt), "label_foreground": rule, "label_foreground_from": rule_from,
+        "threads": thread_settings(), "snap": args.snap, "seed": args.seed, "min_branch": args.min_branch,
         "backend": args.backend,
         "gt_graph": {"nodes": g_gt.number_of_nodes(), "edges": g_gt.number_of_edges()},
         "predictions": {},
@@ -118,25 +161,28 @@ def run(args: argparse.Namespace) -> int:
               f"pred->gt {_fmt(scores['pred_to_gt'])}); routes: {summary['n_valid']} valid, "
               f"unreachable {_fmt(summary['unreachable_fraction'])}, "
               f"median length ratio {_fmt(summary['median_ratio'])}")
-    (out / "routes.json").write_text(dumps(report, indent=2) + "\n")
-    with open(out / "routes.csv", "w", newline="") as f:
-        fields = ["prediction", "source", "target", "gt_length", "pred_length", "ratio", "similarity", "status"]
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({**r, "source": " ".join(f"{c:g}" for c in r["source"]),
-                             "target": " ".join(f"{c:g}" for c in r["target"])})
-    print(f"wrote {out / 'routes.json'} and {out / 'routes.csv'}")
-    if not args.no_figure:
-        if gt.ndim != 2:
-            print("figure skipped: the route figure is drawn for 2D masks only")
-        else:
+    out = Path(args.out)
+    with staged_output(out, args.overwrite) as tmp:
+        (tmp / "routes.json").write_text(dumps(report, indent=2) + "\n")
+        with open(tmp / "routes.csv", "w", newline="") as f:
+            fields = ["prediction", "source", "target", "gt_length", "pred_length", "ratio", "similarity", "status"]
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            for r in rows:
+                writer.writerow({**r, "source": " ".join(f"{c:g}" for c in r["source"]),
+                                 "target": " ".join(f"{c:g}" for c in r["target"])})
+        figure = None
+        if not args.no_figure and gt.ndim == 2:
             from toposeg.reports.graph_figure import route_figure
 
-            image: Optional[np.ndarray] = read_array(args.image) if args.image else None
             # draw the routes the predictions get most wrong (broken first), as in the paper's Fig. 1
             shown = [pairs[i] for i in np.argsort(worst, kind="stable")[: args.routes]]
-            fig = route_figure(image, gt, preds, out / "routes.png", pairs=shown,
-                               snap=args.snap, min_branch=args.min_branch, backend=args.backend)
-            print(f"wrote {fig}")
+            route_figure(image, gt, preds, tmp / "routes.png", pairs=shown,
+                         snap=args.snap, min_branch=args.min_branch, backend=args.backend)
+            figure = out / "routes.png"
+    print(f"wrote {out / 'routes.json'} and {out / 'routes.csv'}")
+    if figure is not None:
+        print(f"wrote {figure}")
+    elif not args.no_figure:
+        print("figure skipped: the route figure is drawn for 2D masks only")
     return 0

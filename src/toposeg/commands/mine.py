@@ -1,17 +1,27 @@
-"""`toposeg mine`: draw the hard pixels of THPM, PHPM and SHPM (the paper's Fig. 4)."""
+"""`toposeg mine`: draw the hard pixels of THPM, PHPM and SHPM (the paper's Fig. 4).
+
+The mining threshold ``t`` defaults to the paper's 0.6 (the HPM methods' default everywhere).
+With ``--checkpoint`` the whole image is predicted with the checkpoint's inference settings
+(window, overlap, normalisation, HU window) and its label polarity is the default of
+``--label-foreground``. All inputs are read and checked before the figure is drawn; the figure
+appears whole or not at all.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
-from toposeg.commands._common import add_device, resolve_device
+from toposeg.commands._common import add_device, add_label_foreground, add_overwrite, resolve_device
 
 HELP = "Draw the hard pixels of THPM, PHPM and SHPM (the paper's Fig. 4)."
-LABEL_RULES = ("nonzero", "bright", "dark")
+MINING_THRESHOLD = 0.6  # toposeg.mining.DEFAULT_MINING_THRESHOLD, the paper's t (kept import-free for --help)
+PANEL_PIXELS = 450  # a figure panel is 3 inches at 150 dpi
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -19,25 +29,39 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label", required=True, help="ground-truth file, same spatial shape as the image")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--prediction", help="probability map file (float in [0, 1], or 8/16-bit scaled, or binary)")
-    src.add_argument("--checkpoint", help="model checkpoint (toposeg train); the model predicts the whole image")
+    src.add_argument("--checkpoint", help="model checkpoint (toposeg train); the model predicts the whole image "
+                                          "with the checkpoint's inference settings")
     parser.add_argument("--out", required=True, help="output figure (.png)")
-    parser.add_argument("--threshold", type=float, default=0.5, help="binarisation threshold t (the paper's configs: 0.6)")
-    parser.add_argument("--label-foreground", choices=LABEL_RULES, default="nonzero",
-                        help="foreground of the label: nonzero pixels, bright ones (>= half the range), "
-                             "or dark ones (ISBI membranes)")
+    add_overwrite(parser)
+    parser.add_argument("--threshold", type=float, default=MINING_THRESHOLD,
+                        help="mining threshold t (p_t = p > t), the same for the three miners; default: the "
+                             "paper's 0.6")
+    add_label_foreground(parser, "the label",
+                         "default: the checkpoint's (the training data's polarity), else nonzero")
     parser.add_argument("--dims", type=int, nargs="+", default=None,
                         help="PHPM homology dimensions (default: 0 1 in 2D, 0 in 3D)")
     parser.add_argument("--backend", default="auto", help="skeletonization backend for SHPM")
-    parser.add_argument("--grow", type=int, default=0, help="dilate drawn hard pixels by N pixels (display only)")
+    parser.add_argument("--grow", type=int, default=None,
+                        help="dilate drawn hard pixels by N pixels (display only); default: enough for one "
+                             "pixel to stay visible once the image is scaled to its panel (0 up to 225 px, 1 up "
+                             "to 675 px, e.g. 512x512, 2 up to 1125 px, ...)")
     add_device(parser)
 
 
-def _binarize_label(label: np.ndarray, rule: str, path: str) -> np.ndarray:
-    from toposeg.data.labels import binarize
+def default_grow(shape: tuple[int, ...], panel_pixels: int = PANEL_PIXELS) -> int:
+    """Dilation that keeps a single hard pixel at least 2 display pixels wide once an image of
+    ``shape`` (its largest in-plane side) is drawn ``panel_pixels`` wide: the smallest ``g >= 0``
+    with ``(2 g + 1) * panel_pixels / side >= 2``."""
+    side = max(shape[-2:])
+    return max(0, math.ceil((2 * side / panel_pixels - 1) / 2))
 
-    if label.ndim == 3 and label.shape[-1] in (3, 4) and Path(path).suffix.lower() in (".png", ".jpg", ".jpeg"):
-        label = label[..., 0]  # grey mask saved as RGB(A)
-    return binarize(label, rule, name=path)
+
+def _binarize_label(label: np.ndarray, rule: str, path: str) -> np.ndarray:
+    """The label's foreground by ``rule``; a colour image is refused as in train/evaluate/graph."""
+    from toposeg.data.labels import binarize
+    from toposeg.io import grey_mask
+
+    return binarize(grey_mask(label, path, "label"), rule, name=path)
 
 
 def _as_probabilities(pred: np.ndarray, path: str) -> np.ndarray:
@@ -67,41 +91,60 @@ def _image_channels_first(image: np.ndarray, shape: tuple[int, ...], path: str) 
     raise ValueError(f"{path}: image shape {image.shape} does not match the label shape {shape}")
 
 
-def _predict(checkpoint: str, image: np.ndarray, device: str) -> np.ndarray:
-    """Whole-image sliding-window prediction (z-scored input, the training default)."""
+def _predict(model, inference: dict, image: np.ndarray, device: str, checkpoint: str) -> np.ndarray:
+    """Whole-image sliding-window prediction with the checkpoint's inference settings."""
+    from toposeg.commands._common import model_layout, window_for
     from toposeg.data.transforms import normalize
-    from toposeg.engine.checkpoint import load_model
     from toposeg.inference import sliding_window_predict
 
-    model = load_model(checkpoint, device)
-    x = normalize(image.astype(np.float32), "zscore")
-    expected = getattr(model, "in_channels", x.shape[0])
-    if x.shape[0] != expected:
-        raise ValueError(f"{checkpoint}: the model expects {expected} input channel(s), the image has {x.shape[0]}")
-    window = (256, 256) if x.ndim == 3 else (128, 128, 128)
-    multi = getattr(model, "head", None) is not None and model.head.out_channels > 1
-    prob = sliding_window_predict(model, x, window=window, device=device,
-                                  activation="softmax" if multi else "sigmoid")
+    nd, in_ch = model_layout(model)
+    if image.ndim - 1 != nd:
+        raise ValueError(f"{checkpoint}: the model is {nd}D, the image {image.ndim - 1}D")
+    if image.shape[0] != in_ch:
+        raise ValueError(f"{checkpoint}: the model expects {in_ch} input channel(s), the image has {image.shape[0]}")
+    x = normalize(image.astype(np.float32), inference.get("normalization") or "zscore",
+                  hu_window=inference.get("hu_window"))
+    window, _ = window_for(None, inference, nd)
+    multi = getattr(model, "head", None) is not None and getattr(model.head, "out_channels", 1) > 1
+    prob = sliding_window_predict(model, x, window=window, overlap=float(inference.get("overlap", 0.25)),
+                                  device=device, activation="softmax" if multi else "sigmoid")
     return np.asarray(prob[1 if multi else 0], dtype=np.float32)  # first foreground class
 
 
 def run(args: argparse.Namespace) -> int:
+    from toposeg._checks import check_threshold
+    from toposeg.commands._common import (check_output, load_checkpoint_model, resolve_label_foreground,
+                                          staged_file, warn_foreground_fraction)
     from toposeg.io import read_array
     from toposeg.reports.hard_pixels import hard_pixel_figure
 
     if Path(args.out).suffix.lower() != ".png":
         raise ValueError(f"--out must be a .png file, got {args.out!r}")
-    label = _binarize_label(read_array(args.label), args.label_foreground, args.label)
+    check_output(args.out, args.overwrite, file=True)
+    check_threshold(args.threshold)
+    if args.grow is not None and args.grow < 0:
+        raise ValueError(f"--grow must be >= 0, got {args.grow}")
+    model, inference, device = None, {}, None
+    if args.checkpoint is not None:
+        device = resolve_device(args.device)
+        model, inference = load_checkpoint_model(args.checkpoint, device)
+    rule, rule_from = resolve_label_foreground(args.label_foreground,
+                                               (inference.get("label_foreground"), str(args.checkpoint)))
+    label = _binarize_label(read_array(args.label), rule, args.label)
     if label.ndim not in (2, 3):
         raise ValueError(f"{args.label}: label must be 2D or 3D, got shape {label.shape}")
+    warn_foreground_fraction(label, rule, f"label {args.label}")
     image = _image_channels_first(read_array(args.image), label.shape, args.image)
     if args.prediction is not None:
         prob = _as_probabilities(read_array(args.prediction), args.prediction)
         if prob.shape != label.shape:
             raise ValueError(f"{args.prediction}: prediction shape {prob.shape} does not match the label shape {label.shape}")
     else:
-        prob = _predict(args.checkpoint, image, resolve_device(args.device))
-    out = hard_pixel_figure(image, label, prob, args.out, threshold=args.threshold, dims=args.dims,
-                            backend=args.backend, grow=args.grow)
-    print(f"wrote {out}", file=sys.stderr)
+        prob = _predict(model, inference, image, device, args.checkpoint)
+    grow: Optional[int] = default_grow(label.shape) if args.grow is None else args.grow
+    with staged_file(args.out, args.overwrite) as tmp:
+        hard_pixel_figure(image, label, prob, tmp, threshold=args.threshold, dims=args.dims,
+                          backend=args.backend, grow=grow)
+    print(f"wrote {args.out} (threshold {args.threshold:g}, label foreground {rule} from {rule_from}, "
+          f"grow {grow})", file=sys.stderr)
     return 0

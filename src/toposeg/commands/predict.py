@@ -4,6 +4,12 @@ For every input image/volume writes ``<stem>_prob.<ext>`` (probabilities) and
 ``<stem>_mask.<ext>`` (binary mask, probability > threshold) in the input's format: PNG (the
 probability as 8-bit 0..255, the mask as 0/255), TIFF (float32 / uint8 0-1), NIfTI (float32 /
 uint8 0-1, the input's affine kept), NumPy ``.npy``. JPEG inputs are written as PNG.
+
+Settings (window, overlap, normalisation, HU window, threshold) come from the checkpoint, which
+records what training used to score its test cases; a flag overrides one. ``predict.json`` next
+to the outputs records what was used (and the label polarity of the training data), so that
+``toposeg evaluate`` scores the outputs as training did. Every input is read and checked before
+any prediction, and the outputs appear all at once (or not at all).
 """
 
 from __future__ import annotations
@@ -11,56 +17,48 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from toposeg.commands._common import add_device, add_out
+from toposeg.commands._common import add_device, add_out, add_overwrite
 
 HELP = ("Whole-image sliding-window prediction with a trained checkpoint: writes probability maps "
-        "(*_prob) and binary masks (*_mask) in the input's format.")
+        "(*_prob), binary masks (*_mask) in the input's format, and predict.json (the settings used).")
+
+RECORD = "predict.json"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="FILE", help="checkpoint written by toposeg train")
     parser.add_argument("--input", required=True, metavar="DIR_OR_FILE", help="an image/volume or a folder of them")
     add_out(parser, "toposeg-pred")
+    add_overwrite(parser)
     parser.add_argument("--window", type=int, nargs="+", default=None,
-                        help="window size, one value or one per spatial axis (default 256 in 2D, 128 in 3D; "
-                             "clipped to the image)")
-    parser.add_argument("--overlap", type=float, default=0.25, help="fraction of overlap between windows, in [0, 1)")
+                        help="window size, one value or one per spatial axis (default: the checkpoint's, i.e. "
+                             "what training used for its test scores; else 256 in 2D, 128 in 3D; clipped to the image)")
+    parser.add_argument("--overlap", type=float, default=None,
+                        help="fraction of overlap between windows, in [0, 1) (default: the checkpoint's, else 0.25)")
     parser.add_argument("--batch-size", type=int, default=4, help="windows per forward pass")
     parser.add_argument("--blend", default="gaussian", choices=["gaussian", "constant"], help="window blending")
     parser.add_argument("--flips", action="store_true", help="test-time augmentation with all spatial flips")
-    parser.add_argument("--threshold", type=float, default=0.5, help="mask = probability > threshold")
-    parser.add_argument("--normalize", default="zscore", choices=["zscore", "minmax", "none"],
-                        help="per-image intensity normalisation (use the one the model was trained with)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="mask = probability > threshold (default: the checkpoint's, else 0.5)")
+    parser.add_argument("--normalize", default=None, choices=["zscore", "minmax", "none"],
+                        help="per-image intensity normalisation (default: the checkpoint's, else zscore)")
     parser.add_argument("--hu-window", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
-                        help="clip intensities (CT Hounsfield units) before normalising")
+                        help="clip intensities (CT Hounsfield units) before normalising (default: the checkpoint's)")
     add_device(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def _model_layout(model) -> tuple[int, int]:
-    """(spatial_dims, in_channels) from the model's first convolution."""
-    from torch import nn
-
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Conv3d)):
-            return (2 if isinstance(m, nn.Conv2d) else 3), m.in_channels
-    raise ValueError("cannot tell the model's spatial dims: it has no Conv2d/Conv3d layer")
-
-
 def _inputs(path: Path) -> list[Path]:
-    from toposeg.io import EXTENSIONS, extension
+    from toposeg.io import EXTENSIONS, extension, image_files
 
-    if path.is_file():
-        if extension(path) not in EXTENSIONS:
-            raise ValueError(f"--input {path}: unsupported file type {extension(path)!r}; supported: "
-                             f"{', '.join(EXTENSIONS)}")
-        return [path]
-    if not path.is_dir():
+    if path.is_dir():
+        return image_files(path, "--input")
+    if not path.exists():
         raise FileNotFoundError(f"--input {path}: no such file or folder")
-    files = sorted(p for p in path.iterdir() if p.is_file() and extension(p) in EXTENSIONS)
-    if not files:
-        raise ValueError(f"--input {path}: no image files ({', '.join(EXTENSIONS)})")
-    return files
+    if extension(path) not in EXTENSIONS:
+        raise ValueError(f"--input {path}: unsupported file type {extension(path)!r}; supported: "
+                         f"{', '.join(EXTENSIONS)}")
+    return [path]
 
 
 def to_channels_first(arr, spatial_dims: int, in_channels: int, path: Path):
@@ -98,53 +96,97 @@ def _write(path: Path, array, like: Path) -> Path:
     return write_array(path, array)
 
 
+def resolve_settings(args: argparse.Namespace, inference: dict, nd: int, in_ch: int) -> tuple[dict, dict]:
+    """``(settings, source of each)`` from the flags, the checkpoint's inference settings and
+    the fallback defaults (256² / 128³ window, overlap 0.25, zscore, no HU window, 0.5)."""
+    from toposeg._checks import check_threshold
+    from toposeg.commands._common import setting, window_for
+    from toposeg.data.transforms import NORMALIZATIONS
+
+    for key, have in (("spatial_dims", nd), ("in_channels", in_ch)):
+        if inference.get(key) is not None and int(inference[key]) != have:
+            raise ValueError(f"{args.checkpoint}: checkpoint records {key}={inference[key]} but its model has {have}")
+    window, w_src = window_for(args.window, inference, nd)
+    overlap, o_src = setting(args.overlap, inference, "overlap", 0.25, "--overlap")
+    norm, n_src = setting(args.normalize, inference, "normalization", "zscore", "--normalize")
+    hu, h_src = setting(args.hu_window, inference, "hu_window", None, "--hu-window")
+    threshold, t_src = setting(args.threshold, inference, "threshold", 0.5, "--threshold")
+    check_threshold(threshold)
+    if not 0.0 <= float(overlap) < 1.0:
+        raise ValueError(f"overlap must be in [0, 1), got {overlap!r} ({o_src})")
+    if norm not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {list(NORMALIZATIONS)}, got {norm!r} ({n_src})")
+    if hu is not None and (len(hu) != 2 or not float(hu[0]) < float(hu[1])):
+        raise ValueError(f"HU window must be LOW HIGH with LOW < HIGH, got {list(hu)} ({h_src})")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    settings = {"window": list(window), "overlap": float(overlap), "normalization": norm,
+                "hu_window": None if hu is None else [float(v) for v in hu], "threshold": float(threshold),
+                "batch_size": args.batch_size, "blend": args.blend, "flips": bool(args.flips),
+                "spatial_dims": nd, "in_channels": in_ch}
+    sources = {"window": w_src, "overlap": o_src, "normalization": n_src, "hu_window": h_src, "threshold": t_src}
+    return settings, sources
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
     from tqdm import tqdm
 
-    from toposeg._checks import check_threshold
-    from toposeg.commands._common import resolve_device
+    from toposeg import __version__
+    from toposeg.commands._common import (check_output, load_checkpoint_model, model_layout, resolve_device,
+                                          staged_output, thread_settings)
     from toposeg.data.transforms import normalize
-    from toposeg.engine.checkpoint import load_model
     from toposeg.inference import sliding_window_predict
     from toposeg.io import extension, read_array, stem
+    from toposeg.reports.serialize import dumps
 
-    check_threshold(args.threshold)
-    device = resolve_device(args.device)
+    check_output(args.out, args.overwrite)
     files = _inputs(Path(args.input))
-    model = load_model(args.checkpoint, device)
-    nd, in_ch = _model_layout(model)
-    if args.window is None:
-        window = (256,) * 2 if nd == 2 else (128,) * 3
-    elif len(args.window) == 1:
-        window = (args.window[0],) * nd
-    elif len(args.window) == nd:
-        window = tuple(args.window)
-    else:
-        raise ValueError(f"--window takes 1 or {nd} sizes for a {nd}D model, got {args.window}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(args.device)
+    model, inference = load_checkpoint_model(args.checkpoint, device)
+    nd, in_ch = model_layout(model)
+    settings, sources = resolve_settings(args, inference, nd, in_ch)
+    names = [stem(f) for f in files]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"--input: several files share a name {dup}; their outputs would collide")
+    for f in files:  # every input is readable and fits the model before any work
+        to_channels_first(read_array(f), nd, in_ch, f)
+
     written = []
-    for f in tqdm(files, desc="predict", unit="image", disable=args.no_progress):
-        image = to_channels_first(read_array(f), nd, in_ch, f)
-        image = normalize(image.astype(np.float32), args.normalize, hu_window=args.hu_window)
-        prob = sliding_window_predict(model, torch.from_numpy(image), window=window, overlap=args.overlap,
-                                      batch_size=args.batch_size, blend=args.blend, flips=args.flips,
-                                      device=device, activation="sigmoid")
-        if prob.shape[0] != 1:
-            raise ValueError(f"toposeg predict writes one foreground map; the model has {prob.shape[0]} "
-                             "output channels")
-        prob = prob[0].numpy()
-        mask = prob > args.threshold
-        ext = extension(f)
-        ext = ".png" if ext in (".jpg", ".jpeg") else ext
-        if ext == ".png":
-            prob_out = np.round(prob * 255).astype(np.uint8)
-        else:
-            prob_out = prob.astype(np.float32)
-        name = stem(f)
-        written.append(_write(out / f"{name}_prob{ext}", prob_out, f))
-        written.append(_write(out / f"{name}_mask{ext}", mask.astype(np.uint8) * (255 if ext == ".png" else 1), f))
-    print(f"wrote {len(written)} files ({len(files)} inputs) to {out}")
+    with staged_output(args.out, args.overwrite) as tmp:
+        for f in tqdm(files, desc="predict", unit="image", disable=args.no_progress):
+            image = to_channels_first(read_array(f), nd, in_ch, f)
+            image = normalize(image.astype(np.float32), settings["normalization"], hu_window=settings["hu_window"])
+            prob = sliding_window_predict(model, torch.from_numpy(image), window=tuple(settings["window"]),
+                                          overlap=settings["overlap"], batch_size=settings["batch_size"],
+                                          blend=settings["blend"], flips=settings["flips"], device=device,
+                                          activation="sigmoid")
+            if prob.shape[0] != 1:
+                raise ValueError(f"toposeg predict writes one foreground map; the model has {prob.shape[0]} "
+                                 "output channels")
+            prob = prob[0].numpy()
+            mask = prob > settings["threshold"]
+            ext = extension(f)
+            ext = ".png" if ext in (".jpg", ".jpeg") else ext
+            prob_out = np.round(prob * 255).astype(np.uint8) if ext == ".png" else prob.astype(np.float32)
+            name = stem(f)
+            for kind, array in (("prob", prob_out), ("mask", mask.astype(np.uint8) * (255 if ext == ".png" else 1))):
+                _write(tmp / f"{name}_{kind}{ext}", array, f)
+                written.append(f"{name}_{kind}{ext}")
+        record = {
+            "toposeg_version": __version__,
+            "checkpoint": str(Path(args.checkpoint).resolve()),
+            "input": str(Path(args.input).resolve()),
+            "settings": settings,
+            "settings_from": sources,
+            "threshold": settings["threshold"],
+            "label_foreground": inference.get("label_foreground"),
+            "device": device,
+            "threads": thread_settings(),
+            "outputs": written,
+        }
+        (tmp / RECORD).write_text(dumps(record, indent=2) + "\n")
+    print(f"wrote {len(written)} files ({len(files)} inputs) and {RECORD} to {args.out}")
     return 0

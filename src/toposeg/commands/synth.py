@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from toposeg.commands._common import add_out, add_seed
+from toposeg.commands._common import add_out, add_overwrite, add_seed
 
 HELP = "Write a synthetic dataset with known topology in the folder format (image/, label/, betti.csv, preview.png)."
 
@@ -26,16 +26,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="side in pixels (3D: an int s gives round(0.5625 s) x s x s) or DxHxW / HxW")
     add_seed(parser)
     add_out(parser, "synthetic")
-    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    add_overwrite(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from toposeg.data.synthetic import SyntheticCases
     from toposeg.data.writer import write_folder
 
+    from toposeg.commands._common import check_output, staged_output
+
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
+    check_output(args.out, args.overwrite)
     cases = SyntheticCases(args.kind, args.n, size=args.size, seed=args.seed)
-    out = write_folder(cases, args.out, overwrite=args.overwrite)
-    print(f"wrote {args.n} {args.kind} cases to {out} (image/, label/, betti.csv, preview.png)")
+    with staged_output(args.out, args.overwrite) as tmp:  # image/ and label/ replace old ones whole
+        write_folder(cases, tmp, overwrite=True)
+    print(f"wrote {args.n} {args.kind} cases to {args.out} (image/, label/, betti.csv, preview.png)")
     return 0

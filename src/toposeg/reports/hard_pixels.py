@@ -14,6 +14,7 @@ from typing import Iterable, Optional, Union
 import numpy as np
 
 from toposeg._checks import check_binary, check_threshold, describe
+from toposeg.mining import DEFAULT_MINING_THRESHOLD
 from toposeg.reports._figure import pyplot, save
 
 MINER_NAMES = ("thpm", "phpm", "shpm")
@@ -39,7 +40,7 @@ def _check_arrays(image: np.ndarray, label: np.ndarray, prob: np.ndarray) -> np.
     return gray.astype(np.float64)
 
 
-def mine_hard_pixels(prob: np.ndarray, label: np.ndarray, *, threshold: float = 0.5,
+def mine_hard_pixels(prob: np.ndarray, label: np.ndarray, *, threshold: float = DEFAULT_MINING_THRESHOLD,
                      dims: Optional[Iterable[int]] = None, backend: str = "auto") -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{miner: (pos, neg)}`` for THPM, PHPM, SHPM on one 2D/3D probability map.
 
@@ -81,7 +82,7 @@ def hard_pixel_figure(
     prob: np.ndarray,
     out: Union[str, Path],
     *,
-    threshold: float = 0.5,
+    threshold: float = DEFAULT_MINING_THRESHOLD,
     dims: Optional[Iterable[int]] = None,
     backend: str = "auto",
     grow: int = 0,
@@ -94,10 +95,11 @@ def hard_pixel_figure(
         image: ``(*S)`` or ``(C, *S)`` intensities (channels are averaged for display).
         label: binary ``(H, W)`` or ``(D, H, W)`` ground truth.
         prob: foreground probabilities, shaped like ``label``.
-        threshold: ``t`` of ``p_t = prob > t``.
+        threshold: ``t`` of ``p_t = prob > t`` (default: the paper's mining threshold 0.6).
         dims: PHPM homology dimensions (default (0, 1) in 2D, (0,) in 3D).
         grow: dilate the drawn hard pixels by this many pixels (display only; single pixels are
-            hard to see on large images). Counts in the titles are the undilated ones.
+            hard to see on large images; ``toposeg mine`` chooses it from the image size). Counts
+            in the titles are the undilated ones. A legend below the panels names the colours.
     Returns:
         The written path.
     """
@@ -125,15 +127,28 @@ def hard_pixel_figure(
         panels.append((f"{name.upper()}  +{int(pos.sum())} / -{int(neg.sum())}", rgb))
     h, w = img2.shape
     scale = 3.0 / max(h, w)
-    fig, axes = plt.subplots(1, len(panels), figsize=(len(panels) * w * scale + 0.4, h * scale + 0.6))
+    legend_h = 0.35
+    fig, axes = plt.subplots(1, len(panels), figsize=(len(panels) * w * scale + 0.4, h * scale + 0.6 + legend_h))
     for ax, (name, rgb) in zip(axes, panels):
         ax.imshow(rgb, interpolation="nearest")
         ax.set_title(name, fontsize=8)
         ax.set_axis_off()
     suffix = " (maximum-intensity projection)" if label.ndim == 3 else ""
     fig.suptitle((title or "hard pixels: positive green, negative red") + suffix, fontsize=9)
-    fig.tight_layout()
+    fig.legend(handles=legend_handles(), loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, legend_h / fig.get_figheight(), 1, 1))
     return save(fig, out, dpi)
 
 
-__all__ = ["MINER_NAMES", "hard_pixel_figure", "mine_hard_pixels"]
+def legend_handles() -> list:
+    """Legend entries of the miner panels: the colour of each kind of hard pixel and its meaning
+    (counts ``+pos / -neg`` are in the panel titles)."""
+    from matplotlib.patches import Patch
+
+    from toposeg.reports.overlay import GREEN, RED
+
+    return [Patch(color=GREEN, label="positive hard pixels (+): missed foreground, pushed up"),
+            Patch(color=RED, label="negative hard pixels (-): false foreground, pushed down")]
+
+
+__all__ = ["MINER_NAMES", "hard_pixel_figure", "legend_handles", "mine_hard_pixels"]
