@@ -70,6 +70,11 @@ def test_every_value_is_validated_at_load_naming_its_key(override, match):
         load_config(ROOT / "configs" / "isbi2012" / "shpm.yaml", [override])
 
 
+def test_loader_hu_window_is_checked_at_load():
+    with pytest.raises(ValueError, match=r"data.options.hu_window: expected \[low, high\] with low < high \(or null\), got \[800, -200\]"):
+        load_config(ROOT / "configs" / "icas_d" / "shpm.yaml", ["data.options.hu_window=[800, -200]"])
+
+
 def test_3d_config_accepts_3d_patch_and_betti2():
     c = load_config(ROOT / "configs" / "vessels3d" / "shpm.yaml", ["train.select_metric=betti2_error"])
     assert c.data.patch == (72, 128, 128) and c.model.params["spatial_dims"] == 3

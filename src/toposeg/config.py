@@ -267,6 +267,10 @@ def validate(config: Config) -> Config:
     if unknown:
         raise ValueError(f"data.options: unknown option(s) {unknown} for data.kind {d.kind!r}; "
                          f"valid: {dataset_options(d.kind)} (the data root comes from --data-root)")
+    hu = d.options.get("hu_window")
+    if hu is not None:  # the loader's own CT window (imagecas) follows the same rule as data.hu_window
+        _check(isinstance(hu, (list, tuple)) and len(hu) == 2 and all(map(_is_number, hu)) and hu[0] < hu[1],
+               "data.options.hu_window", "[low, high] with low < high (or null)", hu)
     _check(len(d.patch) == nd and all(_is_int(v) and v >= 1 for v in d.patch), "data.patch",
            f"{nd} positive ints (the model has spatial_dims={nd})", list(d.patch))
     _check(_is_int(d.batch_size) and d.batch_size >= 1, "data.batch_size", "an int >= 1 (per process)", d.batch_size)

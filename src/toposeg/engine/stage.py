@@ -188,6 +188,8 @@ def run_stage(
             log(f"{spec.name}: {spec.steps} steps, writing to {stage_dir}")
     bar = tqdm(total=spec.steps, initial=state["step"], desc=spec.name, disable=not (spec.progress and is_main),
                dynamic_ncols=True)
+    if log is print and not bar.disable:  # printed lines above the progress bar, not through it
+        log = tqdm.write
     t0 = time.perf_counter()
     try:
         while state["step"] < spec.steps:
