@@ -32,3 +32,15 @@ def test_readme_python_example_runs():
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["loss"].ndim == 0 and namespace["loss"].item() > 0
+
+
+def test_readme_lists_every_extra_and_the_cpu_wheel_index():
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    section = pyproject.split("[project.optional-dependencies]", 1)[1].split("\n[", 1)[0]
+    extras = re.findall(r"^([a-z]+) = \[", section, flags=re.M)
+    assert extras and all(f'".[{name}]"' in text or f"[{name}]" in text for name in extras), extras
+    assert "--index-url https://download.pytorch.org/whl/cpu" in text
+    assert "not built yet" not in text
