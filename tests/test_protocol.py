@@ -159,6 +159,14 @@ def test_cv_help_example_glob_matches_configs(capsys):
         assert glob.glob(str(ROOT / pattern)), pattern
 
 
+def test_print_config_shows_the_resolved_config(capsys):
+    path = ROOT / "configs" / "isbi2012_quick" / "shpm.yaml"  # a real-data config: no data root needed to print
+    assert main(["train", str(path), "--print-config", "--set", "train.finetune.steps=7"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed == to_dict(load_config(path, ["train.finetune.steps=7"]))
+    assert printed["train"]["pretrain"]["lr"] == 0.01 and printed["train"]["finetune"]["steps"] == 7
+
+
 def test_old_run_folder_is_refused(tmp_path, capsys):
     configs = _configs(tmp_path)
     out = tmp_path / "runs"

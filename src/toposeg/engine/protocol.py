@@ -308,7 +308,8 @@ def run_fold(cfg: Config, *, data_root: Optional[str], out: Path, fold: int, see
             "batch_size_per_process": cfg.data.batch_size, "global_batch_size": cfg.data.batch_size * world,
             "contiguous_folds": contiguous, "torch_threads": torch.get_num_threads()}
     if is_main:
-        _write_run_info(pre_dir, pre_id, info)
+        if not (pre_dir / "final.pt").is_file() or not (pre_dir / "run.json").is_file():
+            _write_run_info(pre_dir, pre_id, info)  # a finished, shared pre-training keeps its own record
         save_config(cfg, method_dir / "config.yaml")
         (method_dir / "run.json").write_text(json.dumps(info, indent=1))
 
