@@ -72,7 +72,7 @@ def _check_data_root(args: argparse.Namespace) -> None:
     """train/cv on a real dataset kind without ``--data-root``: say so, naming the flag."""
     import glob
 
-    if not hasattr(args, "data_root") or args.data_root is not None:
+    if not hasattr(args, "data_root") or args.data_root is not None or getattr(args, "print_config", False):
         return
     if getattr(args, "config", None):
         paths = [args.config]
