@@ -3,7 +3,7 @@
 
 from types import ModuleType
 
-from toposeg.commands import bench, cv, demo, evaluate, graph, mine, predict, render, synth, train
+from toposeg.commands import bench, cv, demo, evaluate, graph, mine, nnunet, predict, render, synth, train
 
 COMMANDS: dict[str, ModuleType] = {
     "demo": demo,
@@ -16,4 +16,5 @@ COMMANDS: dict[str, ModuleType] = {
     "mine": mine,
     "graph": graph,
     "render": render,
+    "nnunet": nnunet,
 }

@@ -125,8 +125,7 @@ def convert_dataset(
         ``out`` as a Path.
 
     Raises:
-        FileExistsError: ``out`` exists, is not empty and ``overwrite`` is False.
-        ValueError: no cases, unknown ``file_ending``, mixed 2D/3D or channel counts, an image
+        ValueError: ``out`` exists, is not empty and ``overwrite`` is False; no cases, unknown ``file_ending``, mixed 2D/3D or channel counts, an image
             that does not fit ``.png``, case ids that are not safe file names or repeat.
     """
     out = Path(out)
@@ -135,7 +134,8 @@ def convert_dataset(
     if len(cases) == 0:
         raise ValueError("no cases to convert (the dataset is empty)")
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise FileExistsError(f"{out} exists and is not empty; pass --overwrite (overwrite=True) to replace it")
+        raise ValueError(f"--out {out} already holds files; choose another folder or pass --overwrite "
+                         "(overwrite=True) to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
