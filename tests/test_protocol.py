@@ -140,6 +140,17 @@ def test_preflight_runs_before_any_training(tmp_path, capsys):
     assert not (out / "fold0" / "pretrain" / "log.jsonl").exists() and not list(out.rglob("*.pt"))
 
 
+def test_cv_preflights_every_config_before_training_any(tmp_path, capsys):
+    configs = _configs(tmp_path)
+    # the second config (by name: unet after shpm) cannot run on this data: nothing may train first
+    text = (configs / "unet.yaml").read_text().replace("features: [2, 4, 8]", "features: [2, 4, 8], in_channels: 3")
+    (configs / "unet.yaml").write_text(text)
+    out = tmp_path / "runs"
+    assert main(["cv", str(configs / "*.yaml"), "--out", str(out), "--folds", "0-1", "--no-progress"]) == 2
+    assert "preflight: train case" in capsys.readouterr().err
+    assert not list(out.rglob("*.pt")) and not list(out.rglob("log.jsonl"))
+
+
 def test_cv_methods_typo_lists_valid_names(tmp_path, capsys):
     configs = _configs(tmp_path)
     assert main(["cv", str(configs / "*.yaml"), "--out", str(tmp_path / "r"), "--methods", "unet,shmp"]) == 2
