@@ -42,6 +42,7 @@ def test_evaluate_writes_tables_equal_to_evaluate_case(folders, capsys):
     assert rc == 0
     printed = capsys.readouterr().out
     assert "| Method |" in printed and "β1 error" in printed
+    assert "**" not in printed  # one row: nothing to mark as best
     rows = list(csv.DictReader(open(out / "per_case.csv")))
     assert [r["case_id"] for r in rows] == ["a", "b"]
     for r in rows:
