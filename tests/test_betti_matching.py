@@ -397,3 +397,29 @@ def test_local_betti_window_errors():
         local_betti_error(m, m, window=(4, 4, 4))
     with pytest.raises(TypeError, match="window must be an int or a sequence of 2 ints, got 2.5"):
         local_betti_error(m, m, window=2.5)
+
+
+def test_order_free_where_index_order_implementations_disagree():
+    # Betti-Matching-3D (4/8, V-construction) reports 0 for this pair and 2 after flipping the
+    # rows (tied intervals matched in array order); the hole of P is one pixel of the hole of G
+    # whose rest is, in P, open to the outside: different classes of P ∪ G, error 2 always
+    p = np.array([list(r) for r in "1100 1001 0011 1111 1011 1111".split()]) == "1"
+    g = np.array([list(r) for r in "1111 1011 1001 1011 1011 1110".split()]) == "1"
+    assert betti_numbers(p, connectivity=4)[1] == betti_numbers(g, connectivity=4)[1] == 1
+    assert reference_matching(p, g, False)[1] == 2
+    for f in (lambda a: a, np.transpose, lambda a: a[::-1], lambda a: a[:, ::-1]):
+        assert betti_matching_error(f(p), f(g), connectivity=4)["betti_matching_error_1"] == 2.0
+
+
+def test_invariant_under_flips_transposes_and_translation():
+    rng = np.random.default_rng(7)
+    for shape in [(20, 17), (6, 7, 8)]:
+        p = rng.random(shape) < 0.55
+        g = p ^ (rng.random(shape) < 0.1)
+        ref = betti_matching_error(p, g)
+        for axis in range(len(shape)):
+            assert betti_matching_error(np.flip(p, axis), np.flip(g, axis)) == ref
+        perm = tuple(reversed(range(len(shape))))
+        assert betti_matching_error(p.transpose(perm), g.transpose(perm)) == ref
+        pad = [(2, 3)] * len(shape)
+        assert betti_matching_error(np.pad(p, pad), np.pad(g, pad)) == ref

@@ -108,11 +108,9 @@ def _matched_components(lab_c: np.ndarray, n_c: int, p: np.ndarray, t: np.ndarra
     return int(np.count_nonzero(has_p[1:] & has_t[1:]))
 
 
-def _matched_top(p: np.ndarray, t: np.ndarray, bg: int) -> tuple[int, int, int, int, int, np.ndarray]:
-    """Matched top-dimensional features (holes 2D / cavities 3D) and the background labellings.
-
-    Returns ``(matched, β_top(P), β_top(G), β_top(C), n_common, …)``.
-    """
+def _matched_top(p: np.ndarray, t: np.ndarray, bg: int) -> tuple[int, int, int, int]:
+    """Matched top-dimensional features (holes 2D / cavities 3D): ``(matched, β_top(P), β_top(G),
+    β_top(P ∪ G))``."""
     lab_p, n_p = connected_components(~p, bg)
     lab_t, n_t = connected_components(~t, bg)
     common = ~p & ~t
@@ -122,7 +120,7 @@ def _matched_top(p: np.ndarray, t: np.ndarray, bg: int) -> tuple[int, int, int, 
     beta_t = n_t - int(np.count_nonzero(out_t))
     beta_c = n_c - int(np.count_nonzero(out_c))
     if n_c == 0:
-        return 0, beta_p, beta_t, beta_c, n_c, out_c
+        return 0, beta_p, beta_t, beta_c
     # every component of the common background lies in exactly one background component of each
     rep_p = np.zeros(n_c + 1, np.int64)
     rep_t = np.zeros(n_c + 1, np.int64)
@@ -137,7 +135,7 @@ def _matched_top(p: np.ndarray, t: np.ndarray, bg: int) -> tuple[int, int, int, 
     outside[comp[np.flatnonzero(np.concatenate([out_p[1:], out_t[1:]]))]] = True
     with_edge = np.unique(comp[rows])
     matched = int(np.count_nonzero(~outside[with_edge]))
-    return matched, beta_p, beta_t, beta_c, n_c, out_c
+    return matched, beta_p, beta_t, beta_c
 
 
 def _dying_loops(x: np.ndarray, c: np.ndarray, full: bool) -> int:
@@ -213,12 +211,12 @@ def _betti_matching(p: np.ndarray, t: np.ndarray, fg: int, bg: int, *, loops: st
     "auto" = Mayer–Vietoris for 26/6 and the 4D filtration for 6/26; "layers" forces the latter)."""
     full = fg in _FULL
     c = p | t
-    lab_p, b0_p = connected_components(p, fg)
-    lab_t, b0_t = connected_components(t, fg)
+    b0_p = connected_components(p, fg)[1]
+    b0_t = connected_components(t, fg)[1]
     lab_c, b0_c = connected_components(c, fg)
     m0 = _matched_components(lab_c, b0_c, p, t)
     out = {"betti_matching_error_0": float(b0_p + b0_t - 2 * m0)}
-    m_top, bt_p, bt_t, bt_c, _, _ = _matched_top(p, t, bg)
+    m_top, bt_p, bt_t, bt_c = _matched_top(p, t, bg)
     top = p.ndim - 1
     out[f"betti_matching_error_{top}"] = float(bt_p + bt_t - 2 * m_top)
     if p.ndim == 3:
