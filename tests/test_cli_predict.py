@@ -89,6 +89,7 @@ def test_predict_uses_the_checkpoint_settings_and_evaluate_reproduces_in_process
     assert rc == 0, err
     record = json.loads((tmp_path / "pred" / "predict.json").read_text())
     assert record["settings"]["window"] == [24, 16] and record["settings_from"]["window"] == "checkpoint"
+    assert record["settings"]["hu_window"] is None and record["settings_from"]["hu_window"] == "checkpoint"
     assert record["threshold"] == 0.45 and record["label_foreground"] == "dark"
     assert record["threads"] == {"torch_threads": 1, "chosen_by": "--threads", "cpu_cores": record["threads"]["cpu_cores"]}
     rc, out, err = run_cli("evaluate", "--pred", tmp_path / "pred", "--gt", tmp_path / "gt", "--out", tmp_path / "ev",

@@ -258,11 +258,12 @@ def window_for(flag: Optional[list], inference: dict, nd: int) -> tuple[tuple[in
     return tuple(int(v) for v in window), source
 
 
-def setting(flag_value, inference: dict, key: str, default, flag: str):
-    """``(value, source)``: the flag if given, else ``inference[key]``, else ``default``."""
+def setting(flag_value, inference: dict, key: str, default, flag: str, *, none_is_a_value: bool = False):
+    """``(value, source)``: the flag if given, else ``inference[key]``, else ``default``.
+    ``none_is_a_value``: a checkpoint value None is a setting (e.g. no HU window), not "unknown"."""
     if flag_value is not None:
         return flag_value, flag
-    if key in inference and inference[key] is not None:
+    if key in inference and (inference[key] is not None or none_is_a_value):
         return inference[key], "checkpoint"
     return default, "default"
 

@@ -109,7 +109,7 @@ def resolve_settings(args: argparse.Namespace, inference: dict, nd: int, in_ch: 
     window, w_src = window_for(args.window, inference, nd)
     overlap, o_src = setting(args.overlap, inference, "overlap", 0.25, "--overlap")
     norm, n_src = setting(args.normalize, inference, "normalization", "zscore", "--normalize")
-    hu, h_src = setting(args.hu_window, inference, "hu_window", None, "--hu-window")
+    hu, h_src = setting(args.hu_window, inference, "hu_window", None, "--hu-window", none_is_a_value=True)
     threshold, t_src = setting(args.threshold, inference, "threshold", 0.5, "--threshold")
     check_threshold(threshold)
     if not 0.0 <= float(overlap) < 1.0:
