@@ -423,3 +423,19 @@ def test_invariant_under_flips_transposes_and_translation():
         assert betti_matching_error(p.transpose(perm), g.transpose(perm)) == ref
         pad = [(2, 3)] * len(shape)
         assert betti_matching_error(np.pad(p, pad), np.pad(g, pad)) == ref
+
+
+def test_smooth_structures_equal_brute_force():
+    # thresholded smooth noise: blobs, loops and tunnels of several pixels, prediction = a
+    # perturbed threshold of the same field (partly overlapping features)
+    from scipy import ndimage
+
+    rng = np.random.default_rng(99)
+    for shape, sigma in [((14, 14), 1.0)] * 12 + [((6, 8, 8), 0.8)] * 5:
+        x = ndimage.gaussian_filter(rng.random(shape), sigma)
+        p = x > np.quantile(x, rng.uniform(0.3, 0.6))
+        y = ndimage.gaussian_filter(x + 0.05 * rng.normal(size=shape), 0.5)
+        g = y > np.quantile(y, rng.uniform(0.3, 0.6))
+        for conn, closed in [(None, True), ({2: 4, 3: 6}[len(shape)], False)]:
+            got = as_errors(betti_matching_error(p, g, connectivity=conn), len(shape))
+            assert got == reference_matching(p, g, closed), (p.astype(int), g.astype(int))
