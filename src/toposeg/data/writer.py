@@ -36,7 +36,8 @@ def _preview(cases: list[Case], path: Path) -> None:
         ax[0].imshow(to_uint8(image), cmap="gray")
         ax[1].imshow(label, cmap="gray", interpolation="nearest")
         betti = case.meta.get("betti")
-        ax[0].set_title(case.id, fontsize=8)
+        version = case.meta.get("generator_version")
+        ax[0].set_title(case.id + (f"  (generator version {version})" if version is not None else ""), fontsize=8)
         ax[1].set_title("label" + (f"  betti={tuple(betti)}" if betti is not None else ""), fontsize=8)
         for a in ax:
             a.axis("off")
@@ -56,7 +57,10 @@ def write_folder(cases: Iterable[Case], out: Union[str, Path], *, overwrite: boo
         if d.is_dir() and any(d.iterdir()) and not overwrite:
             raise ValueError(f"{d} already holds files; choose another output folder or overwrite")
     rows, shown = [], []
+    versioned = None
     for case in cases:
+        if versioned is None:
+            versioned = "generator_version" in case.meta
         if case.label.ndim == 2:
             write_array(out / "image" / f"{case.id}.png", to_uint8(case.image))
             write_array(out / "label" / f"{case.id}.png", case.label)
@@ -64,7 +68,7 @@ def write_folder(cases: Iterable[Case], out: Union[str, Path], *, overwrite: boo
             write_array(out / "image" / f"{case.id}.nii.gz", case.image[0].astype(np.float32))
             write_array(out / "label" / f"{case.id}.nii.gz", case.label.astype(np.uint8))
         if "betti" in case.meta:
-            rows.append([case.id, *case.meta["betti"]])
+            rows.append([case.id, *case.meta["betti"]] + ([case.meta.get("generator_version", "")] if versioned else []))
         if len(shown) < n_preview:
             shown.append(case)
     if not shown:
@@ -72,7 +76,8 @@ def write_folder(cases: Iterable[Case], out: Union[str, Path], *, overwrite: boo
     if rows:
         with open(out / "betti.csv", "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["id"] + [f"betti{k}" for k in range(len(rows[0]) - 1)])
+            n_betti = len(rows[0]) - 1 - bool(versioned)
+            w.writerow(["id"] + [f"betti{k}" for k in range(n_betti)] + (["generator_version"] if versioned else []))
             w.writerows(rows)
     _preview(shown, out / "preview.png")
     return out

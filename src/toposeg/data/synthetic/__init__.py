@@ -7,6 +7,11 @@ Kinds (:data:`SYNTHETIC`): ``vessels2d`` (retina-like trees, crossings), ``membr
 thin structures, gaps and occlusions in the image but not in the label, structured background,
 distractors, blur, noise). The label's Betti numbers are in ``case.meta["betti"]`` (computed
 with :func:`toposeg.metrics.betti_numbers`, default dual connectivity).
+
+Generators are versioned (:data:`GENERATOR_VERSION`): a change to what a kind generates for a
+given ``(size, seed)`` gets a new version, recorded in ``case.meta["generator_version"]`` and in
+what ``toposeg synth`` writes, so that tables of different versions are never mixed. Vessels
+version "2" makes every labelled branch visible at its own scale (docs/data.md).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 from toposeg.data.case import Case
 from toposeg.data.synthetic.membranes import membranes2d
 from toposeg.data.synthetic.roads import roads2d
+from toposeg.data.synthetic.vessels import VERSION as _VESSELS_VERSION
 from toposeg.data.synthetic.vessels import vessels2d, vessels3d
 
 SYNTHETIC: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
@@ -25,6 +31,17 @@ SYNTHETIC: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
     "membranes2d": membranes2d,
     "roads2d": roads2d,
     "vessels3d": vessels3d,
+}
+
+#: current generator version of each kind (strings; compare for equality only). ``vessels2d`` and
+#: ``vessels3d`` "1": the original vessels; "2": every branch >= 12 px long has a contrast-to-noise
+#: ratio >= 1 at its own scale (contrast floor for thin branches, occlusions only on vessels >= 3 px
+#: wide and away from branch ends and forks, distractor blobs off the vessels' surroundings).
+GENERATOR_VERSION: dict[str, str] = {
+    "vessels2d": _VESSELS_VERSION,
+    "membranes2d": "1",
+    "roads2d": "1",
+    "vessels3d": _VESSELS_VERSION,
 }
 
 
@@ -39,12 +56,15 @@ def case_seed(seed: int, index: int) -> int:
 
 
 def synthetic_case(kind: str, index: int, *, size: Union[int, Sequence[int]] = 128, seed: int = 0) -> Case:
-    """Case ``index`` of a synthetic ``kind``; depends only on ``(kind, size, seed, index)``."""
+    """Case ``index`` of a synthetic ``kind`` (current generator version); depends only on
+    ``(kind, size, seed, index)`` and :data:`GENERATOR_VERSION`. ``meta``: ``kind``, ``seed``,
+    ``index``, ``generator_version`` (str) and ``betti`` (tuple of ints)."""
     from toposeg.metrics.betti import betti_numbers
 
     _check_kind(kind)
     image, label = SYNTHETIC[kind](size=size, seed=case_seed(seed, index))
-    meta = {"kind": kind, "seed": int(seed), "index": int(index), "betti": tuple(int(b) for b in betti_numbers(label))}
+    meta = {"kind": kind, "seed": int(seed), "index": int(index), "generator_version": GENERATOR_VERSION[kind],
+            "betti": tuple(int(b) for b in betti_numbers(label))}
     return Case(id=f"{kind}_{index:04d}", image=image, label=label, meta=meta)
 
 
@@ -60,7 +80,8 @@ class SyntheticCases(Sequence):
         #: label polarity (see :class:`toposeg.data.lazy.LazyCases`): generated bool labels, which
         #: ``toposeg synth`` writes as 0/255 (2D) or 0/1 (3D) masks
         self.label_foreground = "nonzero"
-        self.label_source = f"generated ({kind})"
+        self.label_source = f"generated ({kind}, generator version {GENERATOR_VERSION[kind]})"
+        self.generator_version = GENERATOR_VERSION[kind]
 
     def __len__(self) -> int:
         return self.n
@@ -81,7 +102,8 @@ class SyntheticCases(Sequence):
         return synthetic_case(self.kind, j, size=self.size, seed=self.seed)
 
     def __repr__(self) -> str:
-        return f"SyntheticCases({self.kind!r}, n={self.n}, size={self.size!r}, seed={self.seed})"
+        return (f"SyntheticCases({self.kind!r}, n={self.n}, size={self.size!r}, seed={self.seed}, "
+                f"generator_version={self.generator_version!r})")
 
 
 def make_synthetic(kind: str, n: int, *, size: Union[int, Sequence[int]] = 128, seed: int = 0) -> list[Case]:
@@ -92,5 +114,5 @@ def make_synthetic(kind: str, n: int, *, size: Union[int, Sequence[int]] = 128, 
     return list(SyntheticCases(kind, n, size=size, seed=seed))
 
 
-__all__ = ["SYNTHETIC", "SyntheticCases", "case_seed", "make_synthetic", "membranes2d", "roads2d",
+__all__ = ["GENERATOR_VERSION", "SYNTHETIC", "SyntheticCases", "case_seed", "make_synthetic", "membranes2d", "roads2d",
            "synthetic_case", "vessels2d", "vessels3d"]
