@@ -138,13 +138,24 @@ def _matched_top(p: np.ndarray, t: np.ndarray, bg: int) -> tuple[int, int, int, 
     return matched, beta_p, beta_t, beta_c
 
 
-def _dying_loops(x: np.ndarray, c: np.ndarray, full: bool) -> int:
-    """dim ker(H_1(X) → H_1(C)) for ``X ⊆ C``: 1-bars of the filtration X (0) ⊂ C (1) ⊂ box (2)."""
+def _dying_loops(x: np.ndarray, c: np.ndarray, lab_c: np.ndarray, n_c: int, full: bool) -> int:
+    """dim ker(H_1(X) → H_1(C)) for ``X ⊆ C``: 1-bars [0, 1) of the filtration X (0) ⊂ C (1) ⊂ box (2).
+
+    The kernel is a direct sum over the components ``K`` of ``C`` (labels ``lab_c``); a component
+    without voxels of ``C \\ X`` lies in ``X`` and adds nothing, so only the others are kept.
+    """
     import cripser
 
+    added = np.zeros(n_c + 1, bool)
+    added[lab_c[c & ~x]] = True
+    added[0] = False
+    if not added.any():
+        return 0
+    keep = added[lab_c]
     f = np.full(x.shape, 2.0)
-    f[c] = 1.0
-    f[x] = 0.0
+    f[keep] = 1.0
+    f[keep & x] = 0.0
+    c = keep
     crop = _bbox(c)
     f = np.ascontiguousarray(f[crop])
     out = np.asarray(cripser.computePH_T(f, maxdim=1) if full else cripser.computePH(f, maxdim=1))
@@ -226,8 +237,8 @@ def _betti_matching(p: np.ndarray, t: np.ndarray, fg: int, bg: int, *, loops: st
             m1 = 0
         else:
             b1_c = b0_c + bt_c - _euler(c, fg)
-            r_p = b1_p - _dying_loops(p, c, full)
-            r_t = b1_t - _dying_loops(t, c, full)
+            r_p = b1_p - _dying_loops(p, c, lab_c, b0_c, full)
+            r_t = b1_t - _dying_loops(t, c, lab_c, b0_c, full)
             if full and loops == "auto":
                 rank_sum = _rank_sum_mv(p, t, b1_c, b0_p, b0_t, b0_c)
             else:
