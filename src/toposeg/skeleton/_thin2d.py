@@ -16,7 +16,7 @@ The rule
 - Each direction is split into two **subfields**: for North/South the column parity, for
   East/West the row parity. A subfield's candidates are deleted at once if they are simple and
   not end points in the current image.
-- Iterations repeat until one deletes nothing.
+- Iterations repeat until one deletes nothing; then the re-routing stage below runs.
 
 Why it preserves topology (every input, any batch, any device)
 --------------------------------------------------------------
@@ -36,10 +36,20 @@ pixel always has a background 4-neighbour (otherwise no background component tou
 is a ``d``-border pixel for some ``d`` and was examined there. So the result has **no simple
 pixel with more than one 8-neighbour**, and thinning it again changes nothing (idempotent).
 
-A pixel whose four 4-neighbours are all foreground is never simple (deleting it opens a hole).
-It remains only where none of its 4-neighbours can be deleted either, i.e. where the input is
-locally irreducible, e.g. the crossing point of two 1-pixel lines (a "+"): no topology-preserving
-thinning that keeps end points can remove it. See ``docs/skeleton.md``.
+Pixels with four foreground 4-neighbours
+----------------------------------------
+Such a pixel is never simple (deleting it opens a hole), so thinning alone can leave one, e.g.
+at the junction of four branches ("+"). A **re-routing stage** then tries, around each such pixel
+``p``, the eight moves of :data:`MOVES`: add a diagonal neighbour ``q`` of ``p`` that belongs to
+the input, delete the 4-neighbour ``n`` of ``p`` next to ``q``, delete ``p`` -- three sequential
+steps, each tested exactly (``q`` simple once added; ``n``, then ``p``, simple and not end points
+when deleted), so topology is preserved. A move is applied only if no pixel gains four
+foreground 4-neighbours; it removes one pixel in all, so thinning and re-routing alternate until
+neither changes anything (this ends). A pixel with four foreground 4-neighbours that remains is
+one none of these moves removes: some are forced (the crossing of two 1-pixel lines, which no
+thinning that keeps topology and end points can remove), others, in noise-like masks with many
+small holes, would need a non-local change (measured in ``docs/skeleton.md``). The result is still thin in the sense above (the last stage is a thinning
+that deleted nothing) and a subset of the input.
 
 Implementations (identical results, tested): a *sparse* one for the CPU, which only examines the
 current border pixels (a list of flat indices that grows by the 4-neighbours of deleted pixels),
@@ -120,12 +130,10 @@ def _subfield_masks(hp: int, wp: int, device: torch.device) -> torch.Tensor:
     return torch.stack([torch.stack([r == 0, r == 1]), torch.stack([c == 0, c == 1])])
 
 
-def thin2d_dense(mask: torch.Tensor) -> torch.Tensor:
-    """The "thin" rule with whole-image tensor operations: bool ``(N, C, H, W)`` -> bool."""
-    n, c, h, w = mask.shape
-    if mask.numel() == 0:
-        return mask.clone().bool()
-    x = F.pad(mask.reshape(n * c, h, w).to(torch.uint8), (1, 1, 1, 1)).contiguous()
+def _thin_dense(x: torch.Tensor) -> None:
+    """Thinning stage, whole-image tensor operations, in place on a zero-framed uint8 ``(B, H+2, W+2)``."""
+    b, hp, wp = x.shape
+    h, w = hp - 2, wp - 2
     dev = x.device
     table = deletion_tables(dev)
     fields = _subfield_masks(h + 2, w + 2, dev)[:, :, 1:-1, 1:-1]
@@ -134,7 +142,7 @@ def thin2d_dense(mask: torch.Tensor) -> torch.Tensor:
         before = x.clone()
         for i, (_, _, _, axis) in enumerate(DIRECTIONS):
             for parity in (0, 1):
-                code = torch.zeros((n * c, h, w), dtype=torch.uint8, device=dev)
+                code = torch.zeros((b, h, w), dtype=torch.uint8, device=dev)
                 for wgt, (dr, dc) in zip(weights, _OFFSETS):
                     code += x[:, 1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w] * wgt
                 inner = x[:, 1:-1, 1:-1]
@@ -142,18 +150,14 @@ def thin2d_dense(mask: torch.Tensor) -> torch.Tensor:
                 inner.masked_fill_(delete, 0)
         if torch.equal(before, x):
             break
-    return x[:, 1:-1, 1:-1].bool().reshape(n, c, h, w)
 
 
-def thin2d_sparse(mask: torch.Tensor) -> torch.Tensor:
-    """The "thin" rule on the border pixels only (flat indices): bool ``(N, C, H, W)`` -> bool."""
-    n, c, h, w = mask.shape
-    if mask.numel() == 0:
-        return mask.clone().bool()
-    x = F.pad(mask.reshape(n * c, h, w).to(torch.uint8), (1, 1, 1, 1)).contiguous()
+def _thin_sparse(x: torch.Tensor) -> None:
+    """Thinning stage on the border pixels only (flat indices), in place on a zero-framed uint8
+    ``(B, H+2, W+2)``; same result as :func:`_thin_dense`."""
     flat = x.view(-1)
     dev = x.device
-    hp, wp = h + 2, w + 2
+    _, hp, wp = x.shape
     table = deletion_tables(dev)
     offs8 = torch.tensor([dr * wp + dc for dr, dc in _OFFSETS], dtype=torch.int64, device=dev)
     offs4 = torch.tensor([-wp, wp, 1, -1], dtype=torch.int64, device=dev)
@@ -189,10 +193,134 @@ def thin2d_sparse(mask: torch.Tensor) -> torch.Tensor:
         ids = torch.arange(pos.numel(), device=dev)  # de-duplicate: one writer wins each position
         owner[pos] = ids
         pos = pos[owner[pos] == ids]
+
+
+# Re-routing moves around a pixel p whose four 4-neighbours are foreground (offsets from p):
+# add the diagonal neighbour q (a pixel of the input), delete the 4-neighbour n of p next to q,
+# then delete p. Tried in this order; the first valid one is applied.
+MOVES: tuple[tuple[tuple[int, int], tuple[int, int]], ...] = (
+    ((-1, 1), (0, 1)), ((-1, 1), (-1, 0)), ((1, 1), (0, 1)), ((1, 1), (1, 0)),
+    ((1, -1), (0, -1)), ((1, -1), (1, 0)), ((-1, -1), (0, -1)), ((-1, -1), (-1, 0)),
+)
+_FIELD = 5  # moves applied together are >= 5 apart: each reads within 3 of p, writes within 1
+
+
+def _bitmask(dr: int, dc: int) -> int:
+    return 1 << _OFFSETS.index((dr, dc))
+
+
+def _reroute(x: torch.Tensor, x0: torch.Tensor) -> bool:
+    """Re-routing stage, in place on ``x`` (the thinned image; ``x0`` the input, both zero-framed
+    uint8 ``(B, H+2, W+2)``). Returns True if a move was applied.
+
+    Each move is three sequential steps, each tested exactly: adding ``q`` (it must be simple in
+    the image with ``q``), deleting ``n`` and then ``p`` (each simple and not an end point when it
+    is deleted). A move is applied only if it makes no new pixel with four foreground
+    4-neighbours (only ``q``'s two outer 4-neighbours can become one), so it removes one such
+    pixel and one foreground pixel in all. Moves are applied in 25 subfields (coordinates
+    modulo 5): moves of one subfield are >= 5 apart, and a move reads pixels within 3 of ``p``
+    and writes within 1, so applying them at once equals applying them one by one.
+    """
+    flat, flat0 = x.view(-1), x0.view(-1)
+    dev = x.device
+    _, hp, wp = x.shape
+    full4 = (x[:, :-2, 1:-1] & x[:, 2:, 1:-1] & x[:, 1:-1, :-2] & x[:, 1:-1, 2:]) != 0
+    interior = torch.zeros_like(x, dtype=torch.bool)
+    interior[:, 1:-1, 1:-1] = (x[:, 1:-1, 1:-1] != 0) & full4
+    cand = torch.nonzero(interior.view(-1)).flatten()
+    if cand.numel() == 0:
+        return False
+    simple, popcount = _code_tables(dev)
+    offs8 = torch.tensor([dr * wp + dc for dr, dc in _OFFSETS], dtype=torch.int64, device=dev)
+    offs4 = torch.tensor([-wp, wp, 1, -1], dtype=torch.int64, device=dev)
+    weights = torch.tensor([1 << k for k in range(8)], dtype=torch.int64, device=dev)
+    last = flat.numel() - 1
+
+    def codes(idx: torch.Tensor) -> torch.Tensor:
+        return (flat[idx[:, None] + offs8].to(torch.int64) * weights).sum(dim=1)
+
+    def fg(idx: torch.Tensor) -> torch.Tensor:
+        return flat[idx.clamp(0, last)] != 0
+
+    moves = []
+    for (qr, qc), (nr, nc) in MOVES:
+        moves.append((qr * wp + qc, nr * wp + nc, _bitmask(qr - nr, qc - nc),
+                      _bitmask(qr, qc), _bitmask(nr, nc), (qr * wp, qc)))
+    field = ((cand // wp) % hp % _FIELD) * _FIELD + (cand % wp) % _FIELD
+    applied = False
+    for f in range(_FIELD * _FIELD):
+        p = cand[field == f]
+        if p.numel() == 0:
+            continue
+        p = p[(flat[p] != 0) & (flat[p[:, None] + offs4] != 0).all(dim=1)]  # still interior
+        if p.numel() == 0:
+            continue
+        code_p = codes(p)
+        valid = torch.zeros((p.numel(), len(moves)), dtype=torch.bool, device=dev)
+        for m, (dq, dn, q_from_n, q_from_p, n_from_p, outer) in enumerate(moves):
+            q, n = p + dq, p + dn
+            ok = (flat0[q] != 0) & (flat[q] == 0) & simple[codes(q)]  # adding q keeps topology
+            cn = codes(n) | q_from_n  # n's code once q is added
+            ok &= simple[cn] & (popcount[cn] > 1)
+            cp = (code_p | q_from_p) & ~n_from_p  # p's code once q is added and n deleted
+            ok &= simple[cp] & (popcount[cp] > 1)
+            for step in outer:  # q's outer 4-neighbours must not get four foreground 4-neighbours
+                o = q + step
+                nb = o[:, None] + offs4
+                nb_fg = fg(nb) | (nb == q[:, None])
+                ok &= ~(fg(o) & nb_fg.all(dim=1))
+            valid[:, m] = ok
+        has = valid.any(dim=1)
+        if not bool(has.any()):
+            continue
+        first = valid.to(torch.uint8).argmax(dim=1)[has]  # first valid move
+        p = p[has]
+        dq = torch.tensor([mv[0] for mv in moves], dtype=torch.int64, device=dev)[first]
+        dn = torch.tensor([mv[1] for mv in moves], dtype=torch.int64, device=dev)[first]
+        flat[p + dq] = 1
+        flat[p + dn] = 0
+        flat[p] = 0
+        applied = True
+    return applied
+
+
+_CODE_TABLES: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _code_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(SIMPLE, popcount)`` as tensors indexed by the 8-neighbour code."""
+    if device not in _CODE_TABLES:
+        _CODE_TABLES[device] = (
+            torch.tensor(SIMPLE, dtype=torch.bool, device=device),
+            torch.tensor([bin(c).count("1") for c in range(256)], dtype=torch.int64, device=device),
+        )
+    return _CODE_TABLES[device]
+
+
+def _run(mask: torch.Tensor, thin_stage) -> torch.Tensor:
+    n, c, h, w = mask.shape
+    if mask.numel() == 0:
+        return mask.clone().bool()
+    x0 = F.pad(mask.reshape(n * c, h, w).to(torch.uint8), (1, 1, 1, 1)).contiguous()
+    x = x0.clone()
+    while True:  # ends: every applied move removes one pixel, thinning never adds one
+        thin_stage(x)
+        if not _reroute(x, x0):
+            break
     return x[:, 1:-1, 1:-1].bool().reshape(n, c, h, w)
 
 
+def thin2d_sparse(mask: torch.Tensor) -> torch.Tensor:
+    """The "thin" rule, thinning stage on border-pixel lists: bool ``(N, C, H, W)`` -> bool."""
+    return _run(mask, _thin_sparse)
+
+
+def thin2d_dense(mask: torch.Tensor) -> torch.Tensor:
+    """The "thin" rule, thinning stage with whole-image operations: bool ``(N, C, H, W)`` -> bool."""
+    return _run(mask, _thin_dense)
+
+
 def thin2d_torch(mask: torch.Tensor) -> torch.Tensor:
-    """The "thin" rule for a bool ``(N, C, H, W)`` tensor (channels independent): the sparse
-    implementation on the CPU, the dense one on other devices (identical results)."""
+    """The "thin" rule for a bool ``(N, C, H, W)`` tensor (channels independent): thinning stage
+    on border-pixel lists on the CPU, whole-image operations elsewhere (identical results)."""
     return thin2d_sparse(mask) if mask.device.type == "cpu" else thin2d_dense(mask)
