@@ -172,3 +172,41 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
 def test_demo_bad_options(capsys):
     assert main(["demo", "--size", "32", "--out", "x"]) == 2  # default patch 64 > size 32
     assert "patch (64) must not exceed the image size (32)" in capsys.readouterr().err
+
+
+def test_staged_output_is_whole_or_absent(tmp_path):
+    from toposeg.commands._common import staged_output, staged_file
+
+    out = tmp_path / "a" / "b" / "out"
+    with pytest.raises(RuntimeError, match="midway"):
+        with staged_output(out, overwrite=False) as tmp:
+            (tmp / "half.txt").write_text("x")
+            raise RuntimeError("midway")
+    assert list(tmp_path.iterdir()) == []  # no output, no temporary folder, no created parents
+    with staged_output(out, overwrite=False) as tmp:
+        (tmp / "sub").mkdir()
+        (tmp / "sub" / "old.txt").write_text("1")
+        (tmp / "f.txt").write_text("1")
+    assert sorted(p.name for p in out.iterdir()) == ["f.txt", "sub"]
+    (out / "user.txt").write_text("keep")
+    with pytest.raises(ValueError, match="already holds files; choose another folder or pass --overwrite"):
+        with staged_output(out, overwrite=False):
+            pass
+    with staged_output(out, overwrite=True) as tmp:
+        (tmp / "sub").mkdir()
+        (tmp / "sub" / "new.txt").write_text("2")
+        (tmp / "f.txt").write_text("2")
+    assert sorted(p.name for p in out.iterdir()) == ["f.txt", "sub", "user.txt"]
+    assert [p.name for p in (out / "sub").iterdir()] == ["new.txt"]  # a written folder replaces the old one whole
+    assert (out / "f.txt").read_text() == "2" and (out / "user.txt").read_text() == "keep"
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+
+    fig = tmp_path / "x" / "fig.png"
+    with pytest.raises(RuntimeError):
+        with staged_file(fig, overwrite=False) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("midway")
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(ValueError, match="is a folder; expected a file name"):
+        with staged_file(out, overwrite=True):
+            pass
