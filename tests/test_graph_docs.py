@@ -20,7 +20,9 @@ def test_graph_example(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     exec(compile(BLOCKS[0], f"{DOC.name}[0]", "exec"), {})
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1].startswith("ok 40.0 ") and lines[2].startswith("unreachable 48.0 inf")
+    assert lines[0] == "6 nodes ['end', 'junction']"
+    assert lines[1] == "ok 38.0 76.83 2.022" and lines[2].startswith("unreachable 46.0 inf")
+    assert float(lines[1].split()[2]) == pytest.approx(74 + 2 * 2**0.5, abs=0.005)  # the page's hand count
     assert lines[3:6] == ["0.5", "1.0", "0.0"]
     assert (tmp_path / "routes.png").is_file()
 

@@ -81,17 +81,18 @@ def one_way(a, b, *, snap: float = DEFAULT_SNAP, step: Optional[float] = None,
 
 def apls_report(pred: Any, gt: Any, *, snap: float = DEFAULT_SNAP, step: Optional[float] = None,
                 max_sources: Optional[int] = 200, seed: int = 0, min_branch: float = 0.0,
-                backend: str = "skan") -> dict:
+                backend: str = "skan", skeleton_method: str = "thin", skeleton_backend: str = "auto") -> dict:
     """APLS with both one-way scores and their pair counts.
 
-    Keys: ``apls``, ``gt_to_pred``, ``pred_to_gt``, ``n_pairs_gt``, ``n_pairs_pred``,
+    Arguments as :func:`apls`. Keys: ``apls``, ``gt_to_pred``, ``pred_to_gt``, ``n_pairs_gt``, ``n_pairs_pred``,
     ``unreachable_gt_to_pred``, ``unreachable_pred_to_gt`` (fractions of pairs).
     """
     snap = check_snap(snap)
     if max_sources is not None and (isinstance(max_sources, bool) or not isinstance(max_sources, int) or max_sources < 1):
         raise ValueError(f"max_sources must be a positive integer or None, got {max_sources!r}")
-    g_gt = as_graph(gt, "gt", min_branch=min_branch, backend=backend)
-    g_pred = as_graph(pred, "pred", min_branch=min_branch, backend=backend)
+    kw = dict(min_branch=min_branch, backend=backend, skeleton_method=skeleton_method, skeleton_backend=skeleton_backend)
+    g_gt = as_graph(gt, "gt", **kw)
+    g_pred = as_graph(pred, "pred", **kw)
     if tuple(g_gt.graph["shape"]) != tuple(g_pred.graph["shape"]):
         raise ValueError(
             f"pred and gt must have the same shape, got {tuple(g_pred.graph['shape'])} and {tuple(g_gt.graph['shape'])}"
@@ -115,14 +116,17 @@ def apls_report(pred: Any, gt: Any, *, snap: float = DEFAULT_SNAP, step: Optiona
 
 def apls(pred: Any, gt: Any, *, snap: float = DEFAULT_SNAP, step: Optional[float] = None,
          max_sources: Optional[int] = 200, seed: int = 0, min_branch: float = 0.0,
-         backend: str = "skan") -> float:
+         backend: str = "skan", skeleton_method: str = "thin", skeleton_backend: str = "auto") -> float:
     """APLS of a binary prediction against a binary ground truth (2D or 3D masks); in [0, 1].
 
     See the module docstring for the exact definition. ``snap``: matching tolerance in pixels;
     ``step``: extra control points every ``step`` pixels along edges (default: nodes only);
     ``max_sources``: cap on the number of source control points per direction (seeded by
-    ``seed``; ``None`` = all); ``min_branch``, ``backend``: see :func:`mask_to_graph`.
+    ``seed``; ``None`` = all); ``min_branch``, ``backend``, ``skeleton_method`` (default
+    ``"thin"``), ``skeleton_backend`` (default ``"auto"``): how masks become graphs, see
+    :func:`mask_to_graph` (ignored for inputs that are already graphs).
     Empty prediction vs non-empty ground truth -> 0; both empty -> NaN.
     """
     return apls_report(pred, gt, snap=snap, step=step, max_sources=max_sources, seed=seed,
-                       min_branch=min_branch, backend=backend)["apls"]
+                       min_branch=min_branch, backend=backend, skeleton_method=skeleton_method,
+                       skeleton_backend=skeleton_backend)["apls"]

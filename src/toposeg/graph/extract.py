@@ -1,37 +1,51 @@
 """Graph of a binary road/vessel mask: skeleton -> nodes (junctions, end points) and edges.
 
-The skeleton comes from :func:`toposeg.skeleton.skeletonize` (topology-preserving thinning);
-its pixel graph (8-connected in 2D, 26-connected in 3D) is traced into branches and stored in a
-:class:`networkx.Graph`:
+The skeleton comes from :func:`toposeg.skeleton.skeletonize` (topology-preserving thinning;
+rule ``skeleton_method``, default ``"thin"``, implementation ``skeleton_backend``, default
+``"auto"``); its pixel graph (8-connected in 2D, 26-connected in 3D) is traced into branches and
+stored in a :class:`networkx.Graph`:
 
-* node ids are flat pixel indices (``numpy.ravel_multi_index`` of the pixel in the mask);
+* **one node per junction cluster**: skeleton pixels with three or more skeleton neighbours
+  ("junction pixels") that touch each other (8/26-connected) form one intersection, e.g. the
+  2-5 junction pixels a thin cross, an offset cross or a star leave at its centre. The cluster
+  becomes a single node placed on its pixel nearest to the cluster's centroid (ties: the first
+  in C order); each branch leaving the cluster is extended inside it along the shortest
+  8/26-connected path to that pixel. End points and isolated pixels are nodes of their own;
+* node ids are flat pixel indices (``numpy.ravel_multi_index`` of the node's pixel);
 * node attributes: ``coord`` (tuple of ints, array-index order ``(row, col)`` or
-  ``(z, row, col)``) and ``kind``: ``"junction"`` (degree >= 3), ``"end"`` (degree <= 1,
-  isolated skeleton pixels included) or ``"path"`` (degree 2: a node inserted to split a loop
-  or a parallel branch so that the graph stays simple, or a former junction after pruning);
-* edge attributes: ``path`` (``(k, ndim)`` int array of the skeleton pixels from one end to
-  the other, both end nodes included), ``start`` (the node id of ``path[0]``) and ``length``
+  ``(z, row, col)``), ``kind``: ``"junction"`` (degree >= 3), ``"end"`` (degree <= 1, isolated
+  skeleton pixels included) or ``"path"`` (degree 2: a node inserted to split a loop or a
+  parallel branch so that the graph stays simple, or a former junction after pruning), and
+  ``pixels`` (``(k, ndim)`` int array: all skeleton pixels of the node's junction cluster, or
+  its single pixel);
+* edge attributes: ``path`` (``(k, ndim)`` int array of the skeleton pixels from one end node
+  to the other, both included), ``start`` (the node id of ``path[0]``) and ``length``
   (Euclidean length along the path in pixels: 1 per axis step, sqrt(2) per 2D diagonal,
   sqrt(3) per 3D diagonal).
 
-Two tracing backends (:data:`BACKENDS`):
+Consequences: the graph's independent cycles are the skeleton's loops (β1 in 2D); the pixels of
+all nodes and edges are exactly the skeleton's pixels (:func:`graph_pixels`); a route through
+an intersection passes through its node, so it can be longer than the 8/26-connected pixel
+geodesic by at most the cluster's size (about one pixel for a 1-px cross).
+
+Non-thin input: :func:`skeleton_to_graph` first thins what it is given with the same rule
+(a skeleton that is already thin under that rule is returned unchanged by the thinning), so a
+1-px square ring with square corners gives one cycle without junctions instead of a clique of
+corner "junctions".
+
+Two tracing backends (:data:`BACKENDS`) split the skeleton into branches; both are then
+merged at junction clusters as above and give the same graph (tested):
 
 * ``"skan"`` (default): the branches of `skan <https://skeleton-analysis.org>`_'s
-  ``Skeleton``. skan merges a cluster of adjacent junction pixels into one junction, so the
-  graph's cycles are the skeleton's loops and the edge lengths add up to the skeleton length;
-  a route turning at a junction goes through that junction pixel and can be a fraction of a
-  pixel (at most ~1.5 px) longer than the 8/26-connected geodesic. Its first call in a process
-  pays numba compilation (measured: ~2 s import + ~7.5 s compilation on a 2-core CPU).
-* ``"pixel"``: pure NumPy/Python. Every skeleton pixel whose neighbour count is not 2 is a
-  node and every pixel adjacency is an edge, so shortest paths equal the geodesic lengths along
-  the skeleton pixels exactly; the price is that a junction cluster stays a small clique of
-  junction nodes (tiny cycles, edge lengths overlapping by a pixel or two), so use it for
-  route lengths, not to count loops or measure total length.
+  ``Skeleton``. Its first call in a process pays numba compilation (measured: ~2 s import +
+  ~7.5 s compilation on a 2-core CPU).
+* ``"pixel"``: pure NumPy/Python: every skeleton pixel whose neighbour count is not 2 starts a
+  branch, which is followed pixel by pixel; no compilation.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -80,26 +94,54 @@ def split_path(path: np.ndarray, indices) -> list[np.ndarray]:
     return [path[a : b + 1] for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
 
-def _add_branch(graph, path: np.ndarray, shape: tuple[int, ...]) -> None:
-    """Add a traced branch, splitting loops and parallel branches so the graph stays simple."""
+def _cuts(graph, path: np.ndarray, shape: tuple[int, ...], inside: Optional[np.ndarray], n: int) -> list[int]:
+    """``n`` interior indices of ``path`` to cut at, spread along it.
+
+    A cut pixel must not already be a node (otherwise the pieces would close a cycle that the
+    skeleton does not have); pixels outside junction clusters are preferred (a node inside a
+    cluster sits on pixels that other edges' in-cluster parts also use).
+    """
+    interior = [i for i in range(1, len(path) - 1) if _node_id(path[i], shape) not in graph]
+    if inside is not None:
+        outside = [i for i in interior if not inside[tuple(path[i])]]
+        rest = [i for i in interior if inside[tuple(path[i])]]
+    else:
+        outside, rest = interior, []
+    pool = outside if len(outside) >= n else sorted(outside + rest)
+    if len(pool) < n:  # pragma: no cover - a thinned skeleton always leaves free pixels
+        pool = list(range(1, len(path) - 1))
+    if n == 1:
+        return [pool[len(pool) // 2]]
+    first = len(pool) // 3
+    return [pool[first], pool[max((2 * len(pool)) // 3, first + 1)]]
+
+
+def _add_branch(graph, path: np.ndarray, shape: tuple[int, ...], inside: Optional[np.ndarray] = None) -> None:
+    """Add a traced branch, splitting loops and parallel branches so the graph stays simple.
+
+    Each closed loop adds two new nodes and three edges, each second branch between the same
+    two nodes one new node and two edges, so the graph's cycle rank counts every loop once.
+    ``inside``: optional bool image of junction-cluster pixels, avoided as cut points.
+    """
     u, v = _node_id(path[0], shape), _node_id(path[-1], shape)
     if u == v:  # a closed loop (a ring, or a loop hanging from a junction): cut it in three
-        k = len(path) - 1
-        if k < 3:  # pragma: no cover - impossible for a thinned skeleton
+        if len(path) < 4:  # pragma: no cover - impossible for a thinned skeleton
             return
-        for piece in split_path(path, (k // 3, (2 * k) // 3)):
-            _add_branch(graph, piece, shape)
+        for piece in split_path(path, _cuts(graph, path, shape, inside, 2)):
+            _add_branch(graph, piece, shape, inside)
         return
     if graph.has_edge(u, v):  # two branches between the same nodes: cut the longer one
         old = graph.edges[u, v]["path"]
+        if len(old) == len(path) and (np.array_equal(old, path) or np.array_equal(old, path[::-1])):
+            return  # the same pixels twice (two loops reached through one in-cluster path): one edge
         if len(old) > len(path):
             graph.remove_edge(u, v)
             _put_edge(graph, path, shape)
             path = old
         if len(path) < 3:  # the same single adjacency twice: nothing to add
             return
-        for piece in split_path(path, (len(path) // 2,)):
-            _add_branch(graph, piece, shape)
+        for piece in split_path(path, _cuts(graph, path, shape, inside, 1)):
+            _add_branch(graph, piece, shape, inside)
         return
     _put_edge(graph, path, shape)
 
@@ -174,14 +216,151 @@ def _trace_skan(skeleton: np.ndarray) -> list[np.ndarray]:
 BACKENDS = {"skan": _trace_skan, "pixel": _trace_pixel}
 
 
-def skeleton_to_graph(skeleton: np.ndarray, *, min_branch: float = 0.0, backend: str = "skan"):
-    """Graph of an already thinned skeleton (bool 2D/3D array); see :func:`mask_to_graph`."""
-    if backend not in BACKENDS:
-        raise KeyError(f"unknown graph backend {backend!r}; valid: {list(BACKENDS)}")
+class _Clusters:
+    """Junction clusters of a skeleton: labels, representative pixel and in-cluster paths."""
+
+    def __init__(self, skeleton: np.ndarray, neighbours: np.ndarray) -> None:
+        from scipy import ndimage, sparse
+        from scipy.sparse.csgraph import dijkstra
+
+        nd = skeleton.ndim
+        junction = skeleton & (neighbours >= 3)
+        self.labels, n = ndimage.label(junction, structure=np.ones((3,) * nd, dtype=bool))
+        self.coords = np.argwhere(junction)  # C order
+        self.n = n
+        if n == 0:
+            self.rep = np.zeros(0, dtype=np.int64)
+            return
+        lab = self.labels[tuple(self.coords.T)]
+        counts = np.bincount(lab, minlength=n + 1)[1:]
+        centroid = np.stack([np.bincount(lab, weights=self.coords[:, k], minlength=n + 1)[1:] / counts
+                             for k in range(nd)], axis=1)
+        d2 = ((self.coords - centroid[lab - 1]) ** 2).sum(axis=1)
+        order = np.lexsort((np.arange(len(lab)), d2, lab))  # per label: nearest, then first
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = lab[order][1:] != lab[order][:-1]
+        self.rep = order[first]  # index into coords of each cluster's node pixel, cluster 1..n
+        # in-cluster shortest paths from each cluster's node pixel (clusters are disconnected)
+        index = np.full(tuple(sz + 2 for sz in skeleton.shape), -1, dtype=np.int64)
+        index[tuple((self.coords + 1).T)] = np.arange(len(self.coords))
+        self.index = index
+        rows, cols, w = [], [], []
+        from itertools import product
+
+        for off in product((-1, 0, 1), repeat=nd):
+            if not any(off) or off <= (0,) * nd:  # each undirected adjacency once
+                continue
+            other = index[tuple((self.coords + 1 + np.asarray(off)).T)]
+            ok = other >= 0
+            rows.append(np.flatnonzero(ok))
+            cols.append(other[ok])
+            w.append(np.full(int(ok.sum()), float(np.sqrt(sum(abs(o) for o in off)))))
+        m = len(self.coords)
+        graph = sparse.csr_array((np.concatenate(w), (np.concatenate(rows), np.concatenate(cols))), shape=(m, m))
+        _, self.pred, _ = dijkstra(graph, directed=False, indices=self.rep, min_only=True, return_predecessors=True)
+
+    def hole_loops(self, skeleton: np.ndarray) -> list[np.ndarray]:
+        """2D: pixel paths that keep the holes whose whole boundary lies in one junction cluster.
+
+        Contracting a cluster to a node would delete such a hole (a loop smaller than the
+        intersection). For each one: the in-cluster path from the node pixel to the hole's
+        boundary pixel nearest to it, then a closed walk round the hole through its boundary
+        pixels (sorted by angle, consecutive ones joined by in-cluster shortest paths).
+        """
+        if self.n == 0 or skeleton.ndim != 2:
+            return []
+        from scipy import ndimage
+
+        nx = _import("networkx")
+        junction = self.labels > 0
+        bg, _ = ndimage.label(np.pad(~skeleton, 1, constant_values=True))  # 4-connected
+        bg = bg[1:-1, 1:-1]
+        outside = set(np.unique(np.concatenate([bg[0], bg[-1], bg[:, 0], bg[:, -1]])).tolist()) | {0}
+        near_branch = ndimage.binary_dilation(skeleton & ~junction, structure=np.ones((3, 3), bool))
+        lost = set(np.unique(bg[bg > 0]).tolist()) - outside - set(np.unique(bg[near_branch & (bg > 0)]).tolist())
+        paths = []
+        for h in sorted(lost):
+            hole = bg == h
+            ring = np.argwhere(ndimage.binary_dilation(hole, structure=np.ones((3, 3), bool)) & junction)
+            label = int(self.labels[tuple(ring[0])])
+            centre = np.argwhere(hole).mean(axis=0)
+            ring = ring[np.argsort(np.arctan2(ring[:, 0] - centre[0], ring[:, 1] - centre[1]), kind="stable")]
+            rep = self.node_pixel(label)
+            start = int(np.argmin(((ring - rep) ** 2).sum(axis=1)))
+            ring = np.roll(ring, -start, axis=0)
+            pix = [tuple(int(c) for c in q) for q in self.pixels(label)]
+            sub = nx.Graph()
+            sub.add_nodes_from(pix)
+            for i, q in enumerate(pix):
+                for r in pix[i + 1:]:
+                    if max(abs(q[0] - r[0]), abs(q[1] - r[1])) == 1:
+                        sub.add_edge(q, r, weight=float(np.hypot(q[0] - r[0], q[1] - r[1])))
+            walk = [tuple(int(c) for c in ring[0])]
+            for q in list(ring[1:]) + [ring[0]]:
+                step = nx.shortest_path(sub, walk[-1], tuple(int(c) for c in q), weight="weight")
+                walk.extend(step[1:])
+            approach = self.path_from_node(ring[0])
+            if len(approach) > 1:
+                paths.append(approach)
+            paths.append(np.asarray(walk, dtype=np.int64))
+        return paths
+
+    def label_of(self, coord: np.ndarray) -> int:
+        return int(self.labels[tuple(int(c) for c in coord)])
+
+    def node_pixel(self, label: int) -> np.ndarray:
+        return self.coords[self.rep[label - 1]]
+
+    def pixels(self, label: int) -> np.ndarray:
+        return self.coords[self.labels[tuple(self.coords.T)] == label]
+
+    def path_from_node(self, coord: np.ndarray) -> np.ndarray:
+        """In-cluster pixel path from the cluster's node pixel to the junction pixel ``coord``."""
+        i = int(self.index[tuple(int(c) + 1 for c in coord)])
+        chain = [i]
+        while self.pred[chain[-1]] >= 0:
+            chain.append(int(self.pred[chain[-1]]))
+        return self.coords[chain[::-1]]
+
+
+def _merge_clusters(paths: list[np.ndarray], clusters: _Clusters) -> list[np.ndarray]:
+    """Cut traced branches at junction pixels and re-attach each piece to its cluster's node.
+
+    A piece is a maximal run of non-junction pixels of a branch; a junction pixel next to it
+    (at either end) is replaced by the in-cluster path to its cluster's node. Pieces made only
+    of junction pixels (adjacencies inside an intersection) disappear.
+    """
+    if clusters.n == 0:
+        return paths
+    out = []
+    for path in paths:
+        inside = clusters.labels[tuple(path.T)] > 0
+        if not inside.any():
+            out.append(path)
+            continue
+        k = len(path)
+        i = 0
+        while i < k:
+            if inside[i]:
+                i += 1
+                continue
+            j = i
+            while j + 1 < k and not inside[j + 1]:
+                j += 1
+            parts = []
+            if i > 0:
+                parts.append(clusters.path_from_node(path[i - 1]))
+            parts.append(path[i:j + 1])
+            if j + 1 < k:
+                parts.append(clusters.path_from_node(path[j + 1])[::-1])
+            out.append(np.concatenate(parts, axis=0))
+            i = j + 1
+    return out
+
+
+def _graph_of_thin(skeleton: np.ndarray, min_branch: float, backend: str):
+    """The graph of a skeleton that is already thinned (see the module docstring)."""
     nx = _import("networkx")
-    skeleton = as_mask(skeleton, "skeleton")
-    if not isinstance(min_branch, (int, float)) or min_branch < 0:
-        raise ValueError(f"min_branch must be a non-negative number of pixels, got {min_branch!r}")
     shape = tuple(skeleton.shape)
     graph = nx.Graph(shape=shape, ndim=skeleton.ndim)
     if not skeleton.any():
@@ -193,10 +372,18 @@ def skeleton_to_graph(skeleton: np.ndarray, *, min_branch: float = 0.0, backend:
     isolated = skeleton & (neighbours == 0)
     for coord in np.argwhere(isolated):
         _add_node(graph, coord, shape)
+    clusters = _Clusters(skeleton, neighbours)
+    cluster_pixels = {}
+    for label in range(1, clusters.n + 1):  # every intersection is a node, even without branches
+        node = _add_node(graph, clusters.node_pixel(label), shape)
+        cluster_pixels[node] = clusters.pixels(label)
     rest = skeleton & ~isolated
     if rest.any():
-        for path in BACKENDS[backend](rest):
-            _add_branch(graph, path, shape)
+        inside = clusters.labels > 0
+        for path in _merge_clusters(BACKENDS[backend](rest), clusters) + clusters.hole_loops(skeleton):
+            _add_branch(graph, path, shape, inside)
+    for node, coord in graph.nodes(data="coord"):
+        graph.nodes[node]["pixels"] = cluster_pixels.get(node, np.asarray([coord], dtype=np.int64))
     if min_branch > 0:
         _label_kinds(graph)
         _prune(graph, float(min_branch))
@@ -204,7 +391,35 @@ def skeleton_to_graph(skeleton: np.ndarray, *, min_branch: float = 0.0, backend:
     return graph
 
 
-def mask_to_graph(mask: Any, *, min_branch: float = 0.0, backend: str = "skan"):
+def _check_graph_args(min_branch: float, backend: str) -> None:
+    if backend not in BACKENDS:
+        raise KeyError(f"unknown graph backend {backend!r}; valid: {list(BACKENDS)}")
+    if isinstance(min_branch, bool) or not isinstance(min_branch, (int, float)) or not min_branch >= 0:
+        raise ValueError(f"min_branch must be a non-negative number of pixels, got {min_branch!r}")
+
+
+def skeleton_to_graph(skeleton: Any, *, min_branch: float = 0.0, backend: str = "skan",
+                      skeleton_method: str = "thin", skeleton_backend: str = "auto"):
+    """Graph of a skeleton (bool or {0, 1} 2D/3D array or tensor).
+
+    The input is thinned first with ``skeletonize(skeleton, method=skeleton_method,
+    backend=skeleton_backend)``: a skeleton that is already thin under that rule is unchanged,
+    anything thicker (a ring with square corners, a 2-px line, a blob) is reduced to a thin
+    skeleton of the same topology instead of producing spurious junctions and cycles. So the
+    graph's pixels (:func:`graph_pixels`) are the thinned input, which may differ from the
+    input. Other arguments and the result: see :func:`mask_to_graph`.
+    """
+    from toposeg.skeleton import skeletonize
+
+    _check_graph_args(min_branch, backend)
+    _import("networkx")
+    m = as_mask(skeleton, "skeleton")
+    thin = np.asarray(skeletonize(m, method=skeleton_method, backend=skeleton_backend), dtype=bool) if m.any() else m
+    return _graph_of_thin(thin, min_branch, backend)
+
+
+def mask_to_graph(mask: Any, *, min_branch: float = 0.0, backend: str = "skan",
+                  skeleton_method: str = "thin", skeleton_backend: str = "auto"):
     """Skeleton graph of a binary 2D or 3D mask.
 
     Args:
@@ -212,26 +427,44 @@ def mask_to_graph(mask: Any, *, min_branch: float = 0.0, backend: str = "skan"):
         min_branch: terminal branches (end point to junction) shorter than this many pixels are
             removed (one pass; short spurs are what thinning leaves on thick or noisy shapes).
             Isolated short pieces are kept: they are real, if tiny, parts of the mask.
-        backend: branch tracing, one of :data:`BACKENDS` (``"skan"``: skan's branches,
-            ``"pixel"``: exact geodesics; see the module docstring).
+        backend: branch tracing, one of :data:`BACKENDS` (``"skan"`` (default): skan's
+            branches, ``"pixel"``: NumPy tracer; same graph, see the module docstring).
+        skeleton_method: thinning rule, ``method`` of :func:`toposeg.skeleton.skeletonize`:
+            ``"thin"`` (default: thin and topology-preserving in 2D and 3D), ``"zhang"`` (2D,
+            scikit-image's rule) or ``"lee"`` (3D, scikit-image's Lee; deletes some objects of
+            even width, e.g. a 4x4 bar).
+        skeleton_backend: the thinning's implementation, ``backend`` of ``skeletonize``
+            (``"auto"`` (default), ``"torch"``, ``"skimage"``).
 
     Returns:
-        A :class:`networkx.Graph` (see the module docstring for attributes); graph attributes
-        ``shape`` and ``ndim``. An empty mask gives an empty graph; a mask without junctions
-        (a line, a ring) gives end/path nodes only.
+        A :class:`networkx.Graph` (see the module docstring for attributes): one node per
+        junction cluster, end point and isolated pixel; graph attributes ``shape`` and
+        ``ndim``. An empty mask gives an empty graph; a mask without junctions (a line, a
+        ring) gives end/path nodes only.
+
+    Raises:
+        KeyError: unknown ``backend``, ``skeleton_method`` or ``skeleton_backend``.
+        ValueError: negative ``min_branch``; a mask that is not a binary 2D/3D array; a
+        ``skeleton_method`` that does not apply to the mask's dimensionality.
+        TypeError: not an array/tensor.
     """
     from toposeg.skeleton import skeletonize
 
+    _check_graph_args(min_branch, backend)
+    _import("networkx")
     m = as_mask(mask, "mask")
-    skeleton = skeletonize(m) if m.any() else m
-    return skeleton_to_graph(skeleton, min_branch=min_branch, backend=backend)
+    skeleton = np.asarray(skeletonize(m, method=skeleton_method, backend=skeleton_backend), dtype=bool) \
+        if m.any() else m
+    return _graph_of_thin(skeleton, min_branch, backend)
 
 
 def graph_pixels(graph) -> np.ndarray:
     """All skeleton pixels of the graph as a bool array of ``graph.graph['shape']``."""
     out = np.zeros(graph.graph["shape"], dtype=bool)
-    for node, coord in graph.nodes(data="coord"):
-        out[coord] = True
+    for node, data in graph.nodes(data=True):
+        out[data["coord"]] = True
+        if "pixels" in data:
+            out[tuple(np.asarray(data["pixels"]).T)] = True
     for _, _, path in graph.edges(data="path"):
         out[tuple(path.T)] = True
     return out

@@ -18,14 +18,17 @@ from toposeg.graph.extract import _import, mask_to_graph, path_length, split_pat
 DEFAULT_SNAP = 5.0
 
 
-def as_graph(x: Any, name: str, *, min_branch: float = 0.0, backend: str = "skan"):
-    """A networkx graph as-is (built by :func:`mask_to_graph`), or the graph of a mask."""
+def as_graph(x: Any, name: str, *, min_branch: float = 0.0, backend: str = "skan",
+             skeleton_method: str = "thin", skeleton_backend: str = "auto"):
+    """A networkx graph as-is (built by :func:`mask_to_graph`), or the graph of a mask (the other
+    arguments are passed to :func:`mask_to_graph`)."""
     nx = _import("networkx")
     if isinstance(x, nx.Graph):
         if "shape" not in x.graph:
             raise ValueError(f"{name}: a graph must come from toposeg.graph.mask_to_graph (no 'shape' attribute)")
         return x
-    return mask_to_graph(x, min_branch=min_branch, backend=backend)
+    return mask_to_graph(x, min_branch=min_branch, backend=backend, skeleton_method=skeleton_method,
+                         skeleton_backend=skeleton_backend)
 
 
 def check_snap(snap: float) -> float:
@@ -177,7 +180,8 @@ def sample_pairs(graph, n_pairs: int, *, seed: int = 0) -> list[tuple[tuple, tup
 
     Pairs are drawn uniformly at random (``seed``) among the unordered pairs of junction/end
     nodes that lie in the same connected component; all of them when there are at most
-    ``n_pairs``. Returns ``[(source_coord, target_coord), ...]``.
+    ``n_pairs``. A junction cluster is one node (:func:`mask_to_graph`), so no pair lies
+    inside one intersection. Returns ``[(source_coord, target_coord), ...]``.
     """
     nx = _import("networkx")
     if isinstance(n_pairs, bool) or not isinstance(n_pairs, int) or n_pairs < 1:
@@ -235,7 +239,8 @@ def _shortest(graph, a: Optional[int], b: Optional[int]) -> tuple[float, Optiona
 
 
 def plan_routes(pred: Any, gt: Any, pairs: Optional[Sequence] = None, *, n_pairs: int = 50, seed: int = 0,
-                snap: float = DEFAULT_SNAP, min_branch: float = 0.0, backend: str = "skan") -> RoutePlan:
+                snap: float = DEFAULT_SNAP, min_branch: float = 0.0, backend: str = "skan",
+                skeleton_method: str = "thin", skeleton_backend: str = "auto") -> RoutePlan:
     """Shortest routes between the same points on the prediction's and the ground truth's graphs.
 
     Args:
@@ -245,15 +250,18 @@ def plan_routes(pred: Any, gt: Any, pairs: Optional[Sequence] = None, *, n_pairs
         snap: a point is placed on the nearest skeleton pixel within ``snap`` pixels (separately
             on each graph); a point that cannot be placed on the prediction makes its routes
             unreachable, one that cannot be placed on the ground truth has no ground-truth route.
-        min_branch, backend: passed to :func:`mask_to_graph`.
+        min_branch, backend, skeleton_method, skeleton_backend: passed to :func:`mask_to_graph`
+            for masks (defaults: no pruning, ``"skan"`` tracing, the ``"thin"`` skeleton rule,
+            ``"auto"`` implementation); ignored for graphs.
 
     Returns:
         A :class:`RoutePlan`; ``.summary()`` gives the unreachable fraction, length ratios and
         the one-way APLS over these pairs.
     """
     snap = check_snap(snap)
-    g_gt = as_graph(gt, "gt", min_branch=min_branch, backend=backend)
-    g_pred = as_graph(pred, "pred", min_branch=min_branch, backend=backend)
+    kw = dict(min_branch=min_branch, backend=backend, skeleton_method=skeleton_method, skeleton_backend=skeleton_backend)
+    g_gt = as_graph(gt, "gt", **kw)
+    g_pred = as_graph(pred, "pred", **kw)
     if tuple(g_gt.graph["shape"]) != tuple(g_pred.graph["shape"]):
         raise ValueError(
             f"pred and gt must have the same shape, got {tuple(g_pred.graph['shape'])} and {tuple(g_gt.graph['shape'])}"
