@@ -129,18 +129,80 @@ def test_zscore_and_hu_clipping_against_numpy():
 def test_skeleton_matches_skimage_and_disk_cache(tmp_path):
     from skimage.morphology import skeletonize
 
+    from toposeg.skeleton import skeleton_cache_key
+
     case = make_synthetic("vessels2d", 1, size=64, seed=2)[0]
-    ref = skeletonize(case.label, method="zhang")
-    np.testing.assert_array_equal(cached_skeleton(case.label, case.id), ref)
-    first = cached_skeleton(case.label, case.id, tmp_path)
+    ref = skeletonize(case.label, method="zhang")  # independent reference for the "zhang" rule
+    np.testing.assert_array_equal(cached_skeleton(case.label, case.id, skeleton_method="zhang"), ref)
+    first = cached_skeleton(case.label, case.id, tmp_path, skeleton_method="zhang")
     files = list(tmp_path.iterdir())
-    assert len(files) == 1 and files[0].name == "vessels2d_0000.skeleton.npz"
-    np.testing.assert_array_equal(cached_skeleton(case.label, case.id, tmp_path), first)
+    assert len(files) == 1 and files[0].name == f"vessels2d_0000.{skeleton_cache_key('zhang')}.skeleton.npz"
+    np.testing.assert_array_equal(cached_skeleton(case.label, case.id, tmp_path, skeleton_method="zhang"), first)
     changed = case.label.copy()
     changed[:, :20] = False  # stale cache: recomputed, not reused
-    np.testing.assert_array_equal(cached_skeleton(changed, case.id, tmp_path), skeletonize(changed, method="zhang"))
-    ds = PatchDataset([case], 64, augment=False, skeleton=True, cache_dir=tmp_path, seed=0)
+    np.testing.assert_array_equal(cached_skeleton(changed, case.id, tmp_path, skeleton_method="zhang"),
+                                  skeletonize(changed, method="zhang"))
+    ds = PatchDataset([case], 64, augment=False, skeleton=True, cache_dir=tmp_path, seed=0, skeleton_method="zhang")
     np.testing.assert_array_equal(ds[0]["skeleton"][0].numpy(), ref)
+    # the default rule is cached under its own key, next to the zhang file
+    thin = cached_skeleton(case.label, case.id, tmp_path)
+    assert (tmp_path / f"vessels2d_0000.{skeleton_cache_key('thin')}.skeleton.npz").is_file()
+    assert thin.any() and not (thin & ~case.label).any()
+
+
+def test_skeleton_cache_is_keyed_by_rule_and_version(tmp_path, monkeypatch):
+    """A changed rule (new version) never returns the skeleton cached under the old one."""
+    import toposeg.skeleton as sk
+
+    label = np.zeros((20, 30), bool)
+    label[8:12, 3:27] = True
+    calls = []
+    real = sk.skeletonize
+
+    def counting(mask, **kw):
+        calls.append(kw)
+        return real(mask, **kw)
+
+    monkeypatch.setattr(sk, "skeletonize", counting)
+    cached_skeleton(label, "bar", tmp_path)
+    cached_skeleton(label, "bar", tmp_path)
+    assert len(calls) == 1  # second call read the file
+    path, = tmp_path.iterdir()
+    # the rule changes: same name, new version -> a new key; the old file must not be used
+    monkeypatch.setattr(sk, "skeleton_cache_key", lambda method="thin", backend="auto": f"{method}-v999")
+    fresh = cached_skeleton(label, "bar", tmp_path)
+    assert len(calls) == 2 and np.array_equal(fresh, real(label))
+    # a file carrying the right name but another key inside is not trusted either
+    with np.load(path) as f:
+        bits, digest = f["bits"], f["digest"]
+    forged = tmp_path / "bar.thin-v999.skeleton.npz"
+    np.savez_compressed(forged, bits=np.packbits(np.ones_like(label)), digest=digest, key=np.array("thin-v1"))
+    out = cached_skeleton(label, "bar", tmp_path)
+    assert len(calls) == 3 and np.array_equal(out, real(label)) and not out.all()
+    assert bits.size  # the old file was a real cache
+
+
+def test_patch_skeleton_of_3d_bar_of_even_width_is_not_empty(tmp_path):
+    # issue 11: Lee thinning (the old CPU default in 3D) cached an empty skeleton for a 4x4 bar
+    label = np.zeros((48, 12, 12), bool)
+    label[4:44, 4:8, 4:8] = True
+    case = Case(id="bar", image=label[None].astype(np.float32), label=label)
+    ds = PatchDataset([case], (48, 12, 12), augment=False, skeleton=True, cache_dir=tmp_path, seed=0)
+    skel = ds[0]["skeleton"][0].numpy()
+    assert skel.any() and not (skel & ~label).any()
+    from scipy import ndimage
+
+    assert ndimage.label(skel, structure=np.ones((3, 3, 3)))[1] == 1  # one object, one skeleton piece
+    lee = PatchDataset([case], (48, 12, 12), augment=False, skeleton=True, seed=0, skeleton_method="lee")
+    assert not lee[0]["skeleton"].any()  # the parameter is passed on: Lee by name reproduces the defect
+
+
+def test_skeleton_parameters_are_checked_at_construction():
+    case = _case((40, 40))
+    with pytest.raises(ValueError, match=r"'lee' is not defined for 2D"):
+        PatchDataset([case], 32, skeleton=True, skeleton_method="lee")
+    with pytest.raises(KeyError, match=r"unknown skeleton method 'medial'"):
+        PatchDataset([case], 32, skeleton=True, skeleton_method="medial")
 
 
 def test_seeded_reproducible_and_epochs_differ():

@@ -25,26 +25,59 @@ def _digest(label: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def cached_skeleton(label: np.ndarray, case_id: str, cache_dir: Union[None, str, Path] = None) -> np.ndarray:
-    """``toposeg.skeleton.skeletonize(label)``, stored in ``cache_dir/<id>.skeleton.npz`` with a
-    digest of the label; a stale file (label changed) is recomputed and overwritten."""
-    from toposeg.skeleton import skeletonize
+def _cache_path(cache_dir: Union[str, Path], case_id: str, key: str) -> Path:
+    safe = lambda x: re.sub(r"[^A-Za-z0-9._-]", "_", x)  # noqa: E731
+    return Path(cache_dir) / f"{safe(case_id)}.{safe(key)}.skeleton.npz"
+
+
+def cached_skeleton(label: np.ndarray, case_id: str, cache_dir: Union[None, str, Path] = None, *,
+                    skeleton_method: str = "thin", skeleton_backend: str = "auto") -> np.ndarray:
+    """``toposeg.skeleton.skeletonize(label, method=skeleton_method, backend=skeleton_backend)``,
+    stored on disk when ``cache_dir`` is given.
+
+    The file is ``cache_dir/<case_id>.<key>.skeleton.npz`` where ``key`` =
+    :func:`toposeg.skeleton.skeleton_cache_key` ``(skeleton_method)`` (rule and its version,
+    e.g. ``"thin-v1"``); it stores that key and a digest of the label. A file whose key or digest
+    does not match (the rule or its version changed, the label changed) or that cannot be read
+    is recomputed and overwritten, so a changed rule never returns a stale skeleton. The key
+    names the rule only: the backends of one rule give identical skeletons.
+
+    Args:
+        label: bool 2D ``(H, W)`` / 3D ``(D, H, W)`` ground truth.
+        case_id: file-name stem (characters other than ``A-Za-z0-9._-`` become ``_``).
+        cache_dir: folder of the cache, created when needed; ``None``: no disk cache.
+        skeleton_method, skeleton_backend: ``method`` / ``backend`` of ``skeletonize``
+            (defaults ``"thin"`` / ``"auto"``).
+
+    Returns:
+        bool array shaped like ``label``.
+
+    Raises:
+        KeyError / ValueError: from ``skeletonize`` (unknown rule, rule not defined in this
+        dimensionality).
+    """
+    from toposeg.skeleton import skeleton_cache_key, skeletonize
+
+    key = skeleton_cache_key(skeleton_method)
+
+    def compute() -> np.ndarray:
+        return np.asarray(skeletonize(label, method=skeleton_method, backend=skeleton_backend), dtype=bool)
 
     if cache_dir is None:
-        return skeletonize(label)
-    path = Path(cache_dir) / (re.sub(r"[^A-Za-z0-9._-]", "_", case_id) + ".skeleton.npz")
+        return compute()
+    path = _cache_path(cache_dir, case_id, key)
     digest = _digest(label)
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as f:
-                if str(f["digest"]) == digest:
+                if str(f["digest"]) == digest and str(f["key"]) == key:
                     return np.unpackbits(f["bits"], count=label.size).reshape(label.shape).astype(bool)
-        except Exception:  # unreadable cache file: recompute
+        except Exception:  # unreadable or old-format cache file: recompute
             pass
-    skel = skeletonize(label)
+    skel = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, bits=np.packbits(skel, axis=None), digest=np.array(digest))
+    np.savez_compressed(tmp, bits=np.packbits(skel, axis=None), digest=np.array(digest), key=np.array(key))
     os.replace(tmp, path)
     return skel
 
@@ -68,7 +101,11 @@ class PatchDataset(Dataset):
         pad_mode: image padding, ``"reflect"`` (default) or ``"constant"`` (0 = the image mean
             after z-scoring); labels are padded with background.
         skeleton: also return the ground-truth skeleton (computed once per case, cached in memory
-            and, with ``cache_dir``, on disk).
+            and, with ``cache_dir``, on disk, keyed by rule and version: :func:`cached_skeleton`).
+        skeleton_method, skeleton_backend: rule and implementation of that skeleton
+            (``method`` / ``backend`` of :func:`toposeg.skeleton.skeletonize`; defaults
+            ``"thin"``, ``"auto"``). Checked here: an unknown name or a rule that does not
+            exist in the cases' dimensionality raises at construction.
         seed: ``None`` (default): randomness comes from torch's RNG, which DataLoader seeds
             differently in every worker and every epoch (reproducible under
             ``torch.manual_seed``). An int: sample ``i`` depends only on ``(seed, epoch, i)``,
@@ -83,7 +120,7 @@ class PatchDataset(Dataset):
         samples_per_epoch: Optional[int] = None, fg_prob: float = 0.33, augment: Union[bool, Augment, None] = True,
         normalization: str = "zscore", hu_window: Optional[Sequence[float]] = None, pad_mode: str = "reflect",
         skeleton: bool = False, cache_dir: Union[None, str, Path] = None, seed: Optional[int] = None,
-        cache_cases: bool = True,
+        cache_cases: bool = True, skeleton_method: str = "thin", skeleton_backend: str = "auto",
     ) -> None:
         if len(cases) == 0:
             raise ValueError("PatchDataset needs at least one case, got an empty sequence")
@@ -117,6 +154,11 @@ class PatchDataset(Dataset):
         self.hu_window = None if hu_window is None else tuple(hu_window)
         self.pad_mode, self.skeleton, self.cache_dir = pad_mode, bool(skeleton), cache_dir
         self.seed, self.cache_cases, self.epoch = seed, cache_cases, 0
+        if self.skeleton:
+            from toposeg.skeleton import resolve_backend
+
+            resolve_backend(skeleton_method, skeleton_backend, "cpu", self.ndim)  # fail early
+        self.skeleton_method, self.skeleton_backend = skeleton_method, skeleton_backend
         self._cache: dict[int, dict] = {}
 
     def __len__(self) -> int:
@@ -139,7 +181,8 @@ class PatchDataset(Dataset):
         if case.label.ndim != self.ndim:
             raise ValueError(f"case {case.id!r} is {case.label.ndim}D but the dataset is {self.ndim}D")
         image = normalize(case.image, self.normalization, hu_window=self.hu_window)
-        skel = cached_skeleton(case.label, case.id, self.cache_dir) if self.skeleton else None
+        skel = cached_skeleton(case.label, case.id, self.cache_dir, skeleton_method=self.skeleton_method,
+                               skeleton_backend=self.skeleton_backend) if self.skeleton else None
         image, label, skel = pad_to(image, case.label, self.patch_size, mode=self.pad_mode, skeleton=skel)
         entry = {"id": case.id, "image": image, "label": label, "skeleton": skel, "fg": np.flatnonzero(label)}
         if self.cache_cases:
