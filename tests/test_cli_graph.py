@@ -5,6 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,8 +129,10 @@ def test_graph_output_is_whole_or_absent(tmp_path, capsys):
     write_array(tmp_path / "small.png", np.zeros((32, 32), np.uint8))
     base = ["graph", "--gt", str(tmp_path / "gt.npy"), "--pred", str(tmp_path / "cut.npy"), "--pairs", "4",
             "--backend", "pixel"]
-    rc = main(base + ["--image", str(tmp_path / "small.png"), "--out", str(tmp_path / "o")])
-    err = capsys.readouterr().err
+    p = subprocess.run([str(Path(sys.executable).parent / "toposeg"), *base, "--image", str(tmp_path / "small.png"),
+                        "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "TOPOSEG_THREADS": "1"})  # the console script, as a user runs it
+    rc, err = p.returncode, p.stderr
     assert rc == 2 and "--image" in err and "has shape (32, 32); expected (64, 64) or (64, 64, 3) like --gt" in err
     assert not (tmp_path / "o").exists()  # routes.json is not written before the image is checked
     assert main(base + ["--no-figure", "--out", str(tmp_path / "o")]) == 0

@@ -140,8 +140,9 @@ def test_output_is_whole_or_absent(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "m.pt"]  # no temporary leftovers
 
     write_array(tmp_path / "rgb.png", np.zeros((8, 8, 3), np.uint8))
-    assert main(["predict", "--checkpoint", str(tmp_path / "m.pt"), "--input", str(tmp_path / "rgb.png"),
-                 "--out", str(tmp_path / "o")]) == 2
+    rc, _, err = run_cli("predict", "--checkpoint", tmp_path / "m.pt", "--input", tmp_path / "rgb.png",
+                         "--out", tmp_path / "o")
+    assert rc == 2 and "the model expects 1 channel(s), the file has shape (8, 8, 3)" in err
     assert not (tmp_path / "o").exists()
 
 
