@@ -180,8 +180,14 @@ def _closed_cells(x: np.ndarray) -> np.ndarray:
     """Cells of the cubical complex of closed voxels ``x`` on the doubled grid ``2n + 1``."""
     fine = np.zeros(tuple(2 * s + 1 for s in x.shape), bool)
     fine[tuple(slice(1, None, 2) for _ in x.shape)] = x
-    for axis in range(x.ndim):
-        fine = ndimage.maximum_filter1d(fine, 3, axis=axis, mode="constant", cval=False)
+    for axis in range(x.ndim):  # a cell is a face of a voxel iff within ±1 of it on every axis
+        lo = [slice(None)] * x.ndim
+        hi = [slice(None)] * x.ndim
+        lo[axis], hi[axis] = slice(None, -1), slice(1, None)
+        grown = fine.copy()
+        grown[tuple(lo)] |= fine[tuple(hi)]
+        grown[tuple(hi)] |= fine[tuple(lo)]
+        fine = grown
     return fine
 
 
