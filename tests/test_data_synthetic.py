@@ -131,3 +131,123 @@ def test_synthetic_errors():
         SYNTHETIC["vessels3d"](size=(64, 64))
     with pytest.raises(IndexError, match="out of range"):
         SyntheticCases("roads2d", 2)[5]
+
+
+# ---- vessels generator version 2: every labelled branch is visible at its own scale ----------
+
+
+def branch_cnr_reference(image: np.ndarray, label: np.ndarray, polarity: float) -> list[tuple[float, int, float]]:
+    """(width px, skeleton length px, CNR) of every skeleton branch, computed here from image and
+    label alone with scipy + scikit-image (the rule of docs/data.md, written independently of
+    toposeg): branches = skeleton minus its junction pixels (>= 3 skeleton neighbours); width =
+    2 * median EDT on the branch - 1; look at the image smoothed with sigma = max(1, width/2) minus
+    the local background (Gaussian mean, sigma max(8, 4 sigma), of the pixels >= 2 sigma + 1 from the
+    label); CNR = polarity * (mean on the label pixels nearest the branch - mean on the ring) / ring
+    std, ring = background pixels nearest the branch at distance 2 sigma + 1 ... + max(3, 2 sigma)."""
+    from skimage.morphology import skeletonize
+
+    x = image[0].astype(float)
+    skel = skeletonize(label)
+    box = np.ones((3,) * label.ndim, bool)
+    n_nb = ndimage.correlate(skel.astype(np.int32), box.astype(np.int32), mode="constant") - skel
+    pieces, n = ndimage.label(skel & (n_nb <= 2), structure=box)
+    depth = ndimage.distance_transform_edt(label)
+    near_piece = ndimage.distance_transform_edt(pieces == 0, return_indices=True)[1]
+    owner = np.where(label, pieces[tuple(near_piece)], 0)
+    dist_out, near_label = ndimage.distance_transform_edt(~label, return_indices=True)
+    ring_owner = np.where(label, 0, owner[tuple(near_label)])
+    out, seen = [], {}
+    for i in range(1, n + 1):
+        on = pieces == i
+        width = 2 * float(np.median(depth[on])) - 1
+        s = max(1.0, round(width) / 2)
+        lo, hi = 2 * s + 1, 2 * s + 1 + max(3.0, 2 * s)
+        if s not in seen:
+            g = ndimage.gaussian_filter(x, s)
+            far = (dist_out >= lo).astype(float)
+            big = max(8.0, 4 * s)
+            seen[s] = g - ndimage.gaussian_filter(g * far, big) / np.maximum(ndimage.gaussian_filter(far, big), 1e-6)
+        g = seen[s]
+        ring = (ring_owner == i) & (dist_out >= lo) & (dist_out <= hi)
+        if ring.sum() < 5:
+            continue
+        cnr = polarity * (g[owner == i].mean() - g[ring].mean()) / g[ring].std()
+        out.append((width, int(on.sum()), float(cnr)))
+    return out
+
+
+def test_every_vessel2d_branch_is_visible_at_its_scale():
+    """Rule: every branch of >= 12 px has CNR >= 1 (dark vessels). Version 1 breaks it (1-px
+    branches as faint as the noise), so the check can fail."""
+    from toposeg.data.synthetic import case_seed
+
+    worst, thin = np.inf, 0
+    for i in range(5):
+        image, label = SYNTHETIC["vessels2d"](size=128, seed=case_seed(0, i))
+        rows = [r for r in branch_cnr_reference(image, label, -1.0) if r[1] >= 12]
+        worst = min(worst, min(c for _, _, c in rows))
+        thin += sum(w < 1.5 for w, _, _ in rows)
+    assert worst >= 1.0 and thin >= 20, (worst, thin)  # thin branches exist, and all are visible
+    old = []
+    for i in range(5):
+        image, label = SYNTHETIC["vessels2d"](size=128, seed=case_seed(0, i), version="1")
+        old += [c for w, L, c in branch_cnr_reference(image, label, -1.0) if L >= 12 and w < 1.5]
+    assert np.mean(np.array(old) < 1.0) > 0.1  # version 1: many invisible thin branches
+
+
+def test_every_vessel3d_branch_is_visible_at_its_scale():
+    from toposeg.data.synthetic import case_seed
+
+    image, label = SYNTHETIC["vessels3d"](seed=case_seed(0, 1))
+    rows = [r for r in branch_cnr_reference(image, label, 1.0) if r[1] >= 12]
+    assert len(rows) >= 5 and any(w < 1.5 for w, _, _ in rows), rows
+    assert min(c for _, _, c in rows) >= 1.0, rows
+
+
+def test_vessels_v2_images_stay_hard():
+    """Thin branches stay faint: even at its matched scale the median CNR of a 1-px branch is
+    less than half that of the thick (>= 5 px) vessels (version 2: about 4 against 16)."""
+    from toposeg.data.synthetic import case_seed
+
+    thin, thick = [], []
+    for i in range(3):
+        image, label = SYNTHETIC["vessels2d"](size=128, seed=case_seed(0, i))
+        for w, L, c in branch_cnr_reference(image, label, -1.0):
+            if L >= 12:
+                (thin if w < 1.5 else thick if w >= 4.5 else []).append(c)
+    assert np.median(thin) < 0.5 * np.median(thick) and np.median(thin) < 6
+
+
+def test_vessels_generator_versions():
+    from toposeg.data.synthetic import GENERATOR_VERSION
+
+    assert GENERATOR_VERSION["vessels2d"] == GENERATOR_VERSION["vessels3d"] == "2"
+    case = synthetic_case("vessels2d", 0, size=64, seed=1)
+    assert case.meta["generator_version"] == "2"
+    assert SyntheticCases("vessels3d", 1).generator_version == "2"
+    a, la = SYNTHETIC["vessels2d"](size=64, seed=5)
+    b, lb = SYNTHETIC["vessels2d"](size=64, seed=5, version="2")
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(la, lb)
+    # version "1" reproduces the pre-version-2 generator (values pinned from commit 7e21c91)
+    old, lold = SYNTHETIC["vessels2d"](size=64, seed=5, version="1")
+    assert int(lold.sum()) == 1141
+    assert old[0, 10, 10] == pytest.approx(1.3253787755966187, abs=1e-6)
+    assert old[0, 30, 40] == pytest.approx(-1.9416260719299316, abs=1e-6)
+    assert not np.array_equal(old, a)
+    with pytest.raises(ValueError, match=r"vessels2d: unknown generator version '3'; valid: \['1', '2'\]"):
+        SYNTHETIC["vessels2d"](size=64, seed=0, version="3")
+    with pytest.raises(ValueError, match=r"vessels3d: unknown generator version 2; valid"):
+        SYNTHETIC["vessels3d"](size=64, seed=0, version=2)
+
+
+def test_write_folder_records_generator_version(tmp_path):
+    import csv
+
+    from toposeg.data.writer import write_folder
+
+    write_folder(make_synthetic("vessels2d", 2, size=48, seed=3), tmp_path / "v")
+    with open(tmp_path / "v" / "betti.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["generator_version"] for r in rows] == ["2", "2"]
+    assert list(rows[0]) == ["id", "betti0", "betti1", "generator_version"]
