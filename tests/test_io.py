@@ -99,3 +99,22 @@ def test_pair_by_stem():
     with pytest.raises(ValueError, match=r"root: no matching pairs between 1\.png and 9\.tif"):
         pair_by_stem({"1": a["1"]}, {"9": Path("9.tif")}, "root", subset=True)
     assert pair_by_stem({"x": a["1"]}, {"x": b["2"]}, "r") == [("x", a["1"], b["2"])]
+
+
+def test_prediction_files_one_rule(tmp_path):
+    """evaluate, graph, render and mine read predictions by the same rule."""
+    from toposeg.io import binary_mask, prediction_probabilities, read_prediction_mask
+
+    assert binary_mask(np.array([0, 1], np.uint16)).tolist() == [False, True]  # 0/1 is binary, not 1/65535
+    assert binary_mask(np.array([0, 255], np.uint8)).tolist() == [False, True]
+    assert binary_mask(np.array([0, 128], np.uint8)) is None
+    np.testing.assert_allclose(prediction_probabilities(np.array([0, 51, 255], np.uint8), "p"), [0, 0.2, 1], atol=1e-7)
+    np.testing.assert_allclose(prediction_probabilities(np.array([0, 65535], np.uint16), "p"), [0, 1])
+    with pytest.raises(ValueError, match=r"p: integer prediction of dtype int64 is neither binary nor 8/16-bit"):
+        prediction_probabilities(np.array([0, 7]), "p")
+    with pytest.raises(ValueError, match=r"p: prediction must hold probabilities in \[0, 1\], got values in \[-1, 2\]"):
+        prediction_probabilities(np.array([-1.0, 2.0]), "p")
+    write_array(tmp_path / "prob.png", np.array([[0, 127, 128, 255]], np.uint8))
+    assert read_prediction_mask(tmp_path / "prob.png", 0.5).tolist() == [[False, False, True, True]]  # 127/255 < 0.5
+    with pytest.raises(ValueError, match=r"prob\.png: prediction is not a binary mask .*pass --threshold T"):
+        read_prediction_mask(tmp_path / "prob.png")

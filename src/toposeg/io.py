@@ -146,6 +146,62 @@ def grey_mask(arr: np.ndarray, path: PathLike, what: str = "mask") -> np.ndarray
     return arr
 
 
+def _values(arr: np.ndarray, limit: int = 8) -> str:
+    values = np.unique(arr)
+    shown = ", ".join(f"{v:g}" for v in values[:limit].astype(float))
+    return f"[{shown}{', ...' if values.size > limit else ''}] ({values.size} distinct)"
+
+
+def binary_mask(arr: np.ndarray) -> Optional[np.ndarray]:
+    """``arr != 0`` when ``arr`` is a binary mask (bool, values within {0, 1} or within
+    {0, 255}), else None."""
+    if arr.dtype == bool:
+        return arr.copy()
+    if arr.dtype.kind not in "uif":
+        return None
+    values = set(np.unique(arr).tolist())
+    return arr != 0 if values <= {0, 1} or values <= {0, 255} else None
+
+
+def prediction_probabilities(arr: np.ndarray, path: PathLike) -> np.ndarray:
+    """float32 foreground probabilities of a prediction file's array: a binary mask (see
+    :func:`binary_mask`) as 0/1; uint8/uint16 images scaled by 255/65535 (``toposeg predict``
+    writes PNG probabilities as 8-bit); floats as they are, which must lie in [0, 1].
+
+    Raises:
+        ValueError: other integer dtypes (e.g. an id map), non-finite or out-of-range floats,
+            other dtypes; the message quotes the values found.
+    """
+    mask = binary_mask(arr)
+    if mask is not None:
+        return mask.astype(np.float32)
+    if arr.dtype in (np.uint8, np.uint16):
+        return (arr.astype(np.float64) / np.iinfo(arr.dtype).max).astype(np.float32)
+    if arr.dtype.kind in "ui":
+        raise ValueError(f"{path}: integer prediction of dtype {arr.dtype} is neither binary nor 8/16-bit; expected "
+                         f"a binary mask (0/1, 0/255, bool) or probabilities, found values {_values(arr)}")
+    if arr.dtype.kind != "f":
+        raise ValueError(f"{path}: cannot read a prediction of dtype {arr.dtype}")
+    if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
+        raise ValueError(f"{path}: prediction must hold probabilities in [0, 1], got values in "
+                         f"[{np.nanmin(arr):.4g}, {np.nanmax(arr):.4g}] (pass sigmoid(logits))")
+    return arr.astype(np.float32)
+
+
+def read_prediction_mask(path: PathLike, threshold: Optional[float] = None) -> np.ndarray:
+    """Bool mask of a prediction file: a binary mask as it is; a probability map
+    (:func:`prediction_probabilities`) as ``probability > threshold``, which then must be given.
+    Grey RGB(A) PNGs are reduced to one channel, colour images refused (:func:`grey_mask`)."""
+    arr = grey_mask(read_array(path), path, "prediction")
+    mask = binary_mask(arr)
+    if mask is not None:
+        return mask
+    if threshold is None:
+        raise ValueError(f"{path}: prediction is not a binary mask (0/1 or 0/255), found values {_values(arr)}; "
+                         "pass --threshold T to binarise probability maps")
+    return prediction_probabilities(arr, path) > threshold
+
+
 # ---------------------------------------------------------------- folders
 
 
@@ -250,5 +306,6 @@ def pair_by_stem(
     return [(k, first[k], second[k]) for k in common]
 
 
-__all__ = ["EXTENSIONS", "MissingExtraError", "check_readable", "extension", "grey_mask", "image_files", "index_by_stem",
-           "list_images", "missing_extra_message", "pair_by_stem", "read_array", "stem", "write_array"]
+__all__ = ["EXTENSIONS", "MissingExtraError", "binary_mask", "check_readable", "extension", "grey_mask", "image_files",
+           "index_by_stem", "list_images", "missing_extra_message", "pair_by_stem", "prediction_probabilities",
+           "read_array", "read_prediction_mask", "stem", "write_array"]

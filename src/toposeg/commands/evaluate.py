@@ -112,28 +112,6 @@ def _squeeze_gray(arr, path: Path):
     return grey_mask(arr, path)
 
 
-def _binary_values(arr) -> Optional[int]:
-    """The foreground value (1 or 255) if ``arr`` is a binary mask, else None."""
-    import numpy as np
-
-    if arr.dtype == bool:
-        return 1
-    values = np.unique(arr)
-    if values.size <= 2 and set(values.tolist()) <= {0, 1}:
-        return 1
-    if values.size <= 2 and set(values.tolist()) <= {0, 255}:
-        return 255
-    return None
-
-
-def _found(arr) -> str:
-    import numpy as np
-
-    values = np.unique(arr)
-    shown = ", ".join(f"{v:g}" for v in values[:8].astype(float))
-    return f"[{shown}{', ...' if values.size > 8 else ''}] ({values.size} distinct)"
-
-
 def read_gt(path: Path, foreground: str = "nonzero"):
     """Ground-truth mask by the label rule (:func:`toposeg.data.labels.binarize`): ``nonzero``,
     or the ``bright`` / ``dark`` level of a two-level mask (0/1, 0/255, ...). Colour images are
@@ -145,27 +123,11 @@ def read_gt(path: Path, foreground: str = "nonzero"):
 
 
 def read_pred(path: Path, threshold: Optional[float] = None):
-    """Predicted mask: binary files as they are; other files need ``threshold``."""
-    import numpy as np
+    """Predicted mask: binary files as they are; other files need ``threshold``
+    (:func:`toposeg.io.read_prediction_mask`)."""
+    from toposeg.io import read_prediction_mask
 
-    from toposeg.io import read_array
-
-    arr = _squeeze_gray(read_array(path), path)
-    if _binary_values(arr) is not None:
-        return arr != 0
-    if threshold is None:
-        raise ValueError(f"{path}: prediction is not a binary mask (0/1 or 0/255), found values {_found(arr)}; "
-                         "pass --threshold T to binarise probability maps")
-    if arr.dtype.kind in "ui":
-        prob = arr.astype(np.float64) / float(np.iinfo(arr.dtype).max)
-    elif arr.dtype.kind == "f":
-        prob = arr
-        if not np.isfinite(prob).all() or prob.min() < 0 or prob.max() > 1:
-            raise ValueError(f"{path}: probability map must hold values in [0, 1], got range "
-                             f"[{np.nanmin(prob):.4g}, {np.nanmax(prob):.4g}]")
-    else:
-        raise ValueError(f"{path}: cannot threshold values of dtype {arr.dtype}")
-    return prob > threshold
+    return read_prediction_mask(path, threshold)
 
 
 def _metrics(pred, gt, args: argparse.Namespace) -> dict:

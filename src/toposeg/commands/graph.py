@@ -20,34 +20,20 @@ HELP = "Extract road/vessel graphs and plan routes on prediction vs ground truth
 
 
 def load_mask(path: str, *, threshold: float = 0.5, name: str = "mask") -> np.ndarray:
-    """Read a mask file (PNG/TIFF/NIfTI/NPY) as bool.
+    """Read a predicted mask file (PNG/TIFF/NIfTI/NPY) as bool.
 
-    bool or {0, 1} -> as is; {0, 255} (8-bit PNG masks) -> ``> 0``; floats in [0, 1]
-    (probabilities) -> ``> threshold``; RGB(A) images whose colour channels agree -> first
-    channel. Anything else is an error quoting the values found.
+    bool, {0, 1} or {0, 255} -> as is; probabilities (floats in [0, 1], or 8/16-bit images
+    scaled by their maximum, e.g. ``toposeg predict``'s ``*_prob.png``) -> ``> threshold``;
+    grey RGB(A) PNGs -> first channel. Anything else is an error quoting the values found
+    (:func:`toposeg.io.read_prediction_mask`).
     """
-    from toposeg.io import extension, read_array
+    from toposeg.io import read_prediction_mask
 
-    arr = read_array(path)
-    if arr.ndim == 3 and arr.shape[-1] in (3, 4) and extension(path) in (".png", ".jpg", ".jpeg"):
-        if not (arr[..., :3] == arr[..., :1]).all():
-            raise ValueError(f"{name} {path}: a colour image is not a mask (channels differ), shape {arr.shape}")
-        arr = arr[..., 0]
-    arr = np.squeeze(arr) if arr.ndim > 3 else arr
-    if arr.dtype == bool:
-        return arr
-    values = np.unique(arr)
-    if np.isin(values, (0, 1)).all():
-        return arr.astype(bool)
-    if np.isin(values, (0, 255)).all():
-        return arr > 0
-    if arr.dtype.kind == "f" and values.min() >= 0 and values.max() <= 1:
-        return arr > threshold
-    shown = ", ".join(f"{v:g}" for v in values[:6].astype(float))
-    raise ValueError(
-        f"{name} {path}: expected a binary mask (0/1, 0/255, bool) or probabilities in [0, 1], "
-        f"found values [{shown}{', ...' if values.size > 6 else ''}] (dtype {arr.dtype})"
-    )
+    try:
+        mask = read_prediction_mask(path, threshold)
+    except ValueError as exc:
+        raise ValueError(f"{name} {exc}") from None
+    return np.squeeze(mask) if mask.ndim > 3 else mask
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

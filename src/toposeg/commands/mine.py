@@ -65,20 +65,10 @@ def _binarize_label(label: np.ndarray, rule: str, path: str) -> np.ndarray:
 
 
 def _as_probabilities(pred: np.ndarray, path: str) -> np.ndarray:
-    if pred.dtype == bool:
-        return pred.astype(np.float32)
-    if np.issubdtype(pred.dtype, np.integer):
-        vals = np.unique(pred)
-        if np.isin(vals, (0, 1)).all():
-            return pred.astype(np.float32)
-        if pred.dtype in (np.uint8, np.uint16):
-            return pred.astype(np.float32) / np.iinfo(pred.dtype).max
-        raise ValueError(f"{path}: integer prediction of dtype {pred.dtype} is neither binary nor 8/16-bit")
-    pred = pred.astype(np.float32)
-    if not np.isfinite(pred).all() or pred.min() < 0 or pred.max() > 1:
-        raise ValueError(f"{path}: prediction must hold probabilities in [0, 1], got values in "
-                         f"[{np.nanmin(pred):.4g}, {np.nanmax(pred):.4g}] (pass sigmoid(logits))")
-    return pred
+    """Probabilities of a prediction file (:func:`toposeg.io.prediction_probabilities`)."""
+    from toposeg.io import grey_mask, prediction_probabilities
+
+    return prediction_probabilities(grey_mask(pred, path, "prediction"), path)
 
 
 def _image_channels_first(image: np.ndarray, shape: tuple[int, ...], path: str) -> np.ndarray:
