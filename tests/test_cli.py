@@ -210,3 +210,14 @@ def test_staged_output_is_whole_or_absent(tmp_path):
     with pytest.raises(ValueError, match="is a folder; expected a file name"):
         with staged_file(out, overwrite=True):
             pass
+
+
+def test_a_file_where_a_folder_is_expected(tmp_path, capsys):
+    (tmp_path / "data.png").write_bytes(b"x")
+    config = ROOT / "configs" / "isbi2012_quick" / "unet.yaml"
+    assert main(["train", str(config), "--data-root", str(tmp_path / "data.png"), "--out", str(tmp_path / "r")]) == 2
+    assert "--data-root " + str(tmp_path / "data.png") + " is a file; expected the dataset folder" in \
+        capsys.readouterr().err
+    assert main(["evaluate", "--pred", str(tmp_path / "data.png"), "--gt", str(tmp_path), "--out", str(tmp_path / "e")]) == 2
+    assert "data.png: is a file, expected a folder" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "e").exists()
