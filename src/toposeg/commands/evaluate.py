@@ -37,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "dual; default 8/4 in 2D, 26/6 in 3D")
     parser.add_argument("--threshold", type=float, default=None,
                         help="binarise non-binary predictions (probability maps: float in [0, 1], or "
-                             "integer images scaled by their dtype's maximum) as value > threshold; default: "
+                             "8/16-bit images scaled by 255/65535) as value > threshold; default: "
                              "the threshold in --pred/predict.json (toposeg predict output), else none (binary "
                              "predictions only)")
     parser.add_argument("--postprocess", type=int, default=None, metavar="MIN_SIZE",
