@@ -131,6 +131,79 @@ def test_window_starts_and_importance_map():
     assert torch.equal(importance_map((3, 4), "constant"), torch.ones(3, 4))
 
 
+# ---------------------------------------------------------------- parity with MONAI
+#
+# toposeg keeps its own sliding window (MONAI >= 1.6 needs torch >= 2.8, toposeg supports
+# torch >= 2.1) and checks it against monai.inferers.sliding_window_inference where the two are
+# defined alike: image sizes where both place the windows at the same starts (MONAI: fixed
+# stride int(window * (1 - overlap)), last window flush with the end; toposeg: windows spread
+# evenly, which coincides when the stride divides size - window), the activation applied to each
+# window before blending (toposeg's default sigmoid), and the same weights.
+
+PARITY = [
+    (2, (2, 1, 80, 52), (32, 16), 0.25),  # starts 0/24/48 and 0/12/24/36
+    (3, (1, 1, 20, 28, 40), (8, 16, 16), 0.25),
+]
+
+
+def _monai(model, x, window, overlap, **kw):
+    monai_inferers = pytest.importorskip("monai.inferers")
+    with torch.no_grad():
+        return monai_inferers.sliding_window_inference(x, window, 3, lambda w: torch.sigmoid(model(w)),
+                                                       overlap=overlap, **kw)
+
+
+@pytest.mark.parametrize("nd, shape, window, overlap", PARITY)
+def test_window_starts_coincide_with_monai_on_aligned_sizes(nd, shape, window, overlap):
+    utils = pytest.importorskip("monai.inferers.utils")
+    from monai.data.utils import dense_patch_slices
+
+    for size, w in zip(shape[2:], window):
+        interval = utils._get_scan_interval((size,), (w,), 1, (overlap,))  # MONAI's stride
+        monai_starts = [sl[0].start for sl in dense_patch_slices((size,), (w,), interval)]
+        assert window_starts(size, w, overlap) == monai_starts
+    # a size where they differ: MONAI keeps the stride and moves only the last window
+    interval = utils._get_scan_interval((50,), (16,), 1, (0.25,))
+    assert [sl[0].start for sl in dense_patch_slices((50,), (16,), interval)] == [0, 12, 24, 34]
+    assert window_starts(50, 16, 0.25) == [0, 11, 23, 34]  # evenly spread
+
+
+@pytest.mark.parametrize("nd, shape, window, overlap", PARITY)
+def test_constant_blend_equals_monai(nd, shape, window, overlap):
+    model = conv_model(nd, seed=1)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(2))
+    ours = sliding_window_predict(model, x, window=window, overlap=overlap, blend="constant", batch_size=2)
+    torch.testing.assert_close(ours, _monai(model, x, window, overlap, mode="constant"), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("nd, shape, window, overlap", PARITY)
+def test_gaussian_blend_equals_monai_where_no_floor_applies(nd, shape, window, overlap):
+    # Both use exp(-x^2 / (2 (sigma_scale * window)^2)) centred at (window - 1) / 2 (a constant
+    # factor cancels in the blend). They differ only in the floor that keeps weights positive:
+    # MONAI clamps the product at 1e-3, toposeg each axis at 1e-3 (so that along an image border
+    # the other axes still decide the blend). With sigma_scale = 0.25 no weight is below 1e-3.
+    model = conv_model(nd, seed=3)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(4))
+    ours = sliding_window_predict(model, x, window=window, overlap=overlap, blend="gaussian", sigma_scale=0.25)
+    assert float(importance_map(window, "gaussian", 0.25).min()) > 1e-3
+    torch.testing.assert_close(ours, _monai(model, x, window, overlap, mode="gaussian", sigma_scale=0.25),
+                               rtol=1e-5, atol=1e-6)
+    # the default sigma_scale = 0.125 puts the window edges below the floors, so the blends
+    # differ in the overlap bands; MONAI given toposeg's weights (roi_weight_map) reproduces
+    # toposeg exactly, and the two weight maps are proportional wherever no floor applies
+    ours = sliding_window_predict(model, x, window=window, overlap=overlap)
+    same = _monai(model, x, window, overlap, roi_weight_map=importance_map(window, "gaussian", 0.125))
+    torch.testing.assert_close(ours, same, rtol=1e-5, atol=1e-6)
+    from monai.data.utils import compute_importance_map
+
+    theirs_w = compute_importance_map(window, "gaussian", 0.125).double()
+    ours_w = importance_map(window, "gaussian", 0.125).double()
+    free = theirs_w > 1e-3 * 1.0001  # not clamped by MONAI (toposeg's axis floors are lower still)
+    ratio = ours_w[free] / theirs_w[free]
+    assert (~free).any() and torch.allclose(ratio, ratio[0].expand_as(ratio), rtol=1e-5)
+    assert not torch.allclose(ours_w / ours_w.max(), theirs_w / theirs_w.max(), atol=1e-4)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.gpu
 def test_cuda_matches_cpu():
