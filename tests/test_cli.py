@@ -11,7 +11,7 @@ from toposeg.cli import build_parser, error_message, main
 from toposeg.commands import COMMANDS
 from toposeg.commands._common import choose_threads, default_threads
 
-PLANNED = ["demo", "synth", "train", "predict", "evaluate", "cv", "bench", "mine", "graph", "render"]
+PLANNED = ["demo", "synth", "train", "predict", "evaluate", "cv", "bench", "mine", "graph", "render", "nnunet"]
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(sys.executable).parent / "toposeg"
 

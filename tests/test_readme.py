@@ -44,3 +44,11 @@ def test_readme_lists_every_extra_and_the_cpu_wheel_index():
     assert extras and all(f'".[{name}]"' in text or f"[{name}]" in text for name in extras), extras
     assert "--index-url https://download.pytorch.org/whl/cpu" in text
     assert "not built yet" not in text
+
+
+def test_readme_names_every_subcommand():
+    from toposeg.commands import COMMANDS
+
+    text = (ROOT / "README.md").read_text()
+    line = next(ln for ln in text.split("\n\n") if "`toposeg --help` lists the subcommands" in ln)
+    assert all(f"`{name}`" in line for name in COMMANDS), sorted(COMMANDS)

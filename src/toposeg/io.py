@@ -20,7 +20,8 @@ PathLike = Union[str, Path]
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".nii", ".nii.gz", ".npy")
 
 # optional module -> the toposeg extra that installs it
-EXTRAS = {"tifffile": "io", "h5py": "io", "nibabel": "io", "networkx": "graph", "skan": "graph", "trimesh": "graph"}
+EXTRAS = {"tifffile": "io", "h5py": "io", "nibabel": "io", "networkx": "graph", "skan": "graph", "trimesh": "graph",
+          "nnunetv2": "nnunet"}
 
 
 class MissingExtraError(ImportError):
