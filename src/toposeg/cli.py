@@ -49,9 +49,20 @@ def build_parser() -> argparse.ArgumentParser:
     for name, command in COMMANDS.items():
         p = sub.add_parser(name, help=command.HELP, description=command.HELP, formatter_class=HelpFormatter)
         command.configure(p)
-        _threads_flag(p, argparse.SUPPRESS)  # also accepted after the command name
+        for q in _with_nested(p):
+            _threads_flag(q, argparse.SUPPRESS)  # also accepted after the command name
         p.set_defaults(_run=command.run)
     return parser
+
+
+def _with_nested(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``parser`` and the parsers of its sub-commands (e.g. ``toposeg nnunet convert``)."""
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found += _with_nested(child)
+    return found
 
 
 def _check_paths(args: argparse.Namespace) -> None:
