@@ -1,4 +1,4 @@
-"""toposeg's 2D thinning rule "thin": directional, subfield-parallel, exact simple-point test.
+"""toposeg's 2D thinning rule "thin": directional parallel thinning with an exact simple-point test.
 
 Topology: foreground 8-connected, background 4-connected; outside the image is background.
 
@@ -10,24 +10,25 @@ The rule
   code alone, so it is a 256-entry lookup table (:data:`SIMPLE`), built here by flood fill.
 - An **end point** has exactly one foreground 8-neighbour; end points are never deleted (they
   carry the branches of the skeleton).
-- One **iteration** is four directional sub-iterations, North, South, East, West (alternating
-  opposite sides keeps the skeleton centred). In direction ``d`` the candidates are the
-  *``d``-border* pixels (their 4-neighbour in direction ``d`` is background).
-- Each direction is split into two **subfields**: for North/South the column parity, for
-  East/West the row parity. A subfield's candidates are deleted at once if they are simple and
-  not end points in the current image.
+- One **iteration** is four directional passes, North, South, East, West (alternating opposite
+  sides keeps the skeleton centred). The pass of direction ``d`` deletes, all at once, every
+  foreground pixel whose 4-neighbour in direction ``d`` is background (a *``d``-border* pixel),
+  that is simple and that is not an end point, all decided on the image at the start of the pass
+  (one table lookup per pixel, :func:`deletion_tables`).
 - Iterations repeat until one deletes nothing; then the re-routing stage below runs.
 
 Why it preserves topology (every input, any batch, any device)
 --------------------------------------------------------------
-Two pixels deleted together are never 8-adjacent: two North-border pixels cannot be vertically
-adjacent (the lower one's North neighbour would be the upper, foreground one), and pixels of one
-column-parity subfield are not horizontally or diagonally adjacent; likewise for the other
-directions. Simplicity and the end-point test depend only on the 8-neighbourhood, so deleting
-such a set at once equals deleting its pixels one by one, each a simple point. Hence the result is
-homotopy equivalent to the input (same 8-components, same 4-holes). The direction condition is
-also stable inside a direction: the ``d``-neighbour of a pixel lies in the pixel's own subfield,
-so the other subfield never changes it.
+By Ronse's theorem (C. Ronse, "Minimal test patterns for connectivity preservation in parallel
+thinning algorithms for binary digital images", Discrete Applied Mathematics 21, 1988, 67-79),
+deleting a set ``D`` of pixels at once preserves (8, 4) topology if (i) every pixel of ``D`` is
+simple, (ii) for any two 4-adjacent pixels ``p``, ``q`` of ``D``, ``q`` is still simple once ``p``
+is deleted, and (iii) ``D`` contains no whole 8-component that fits in a 2x2 square. For one
+directional pass, (i) holds by construction; two ``d``-border pixels are never adjacent along
+``d`` (the inner one's ``d``-neighbour would be the outer, foreground one), so (ii) concerns only
+the two pixels side by side, a finite set of 3x4 configurations, and (iii) a finite set of 2x2
+configurations: ``tests/test_skeleton_thin2d.py`` checks all of them for all four directions.
+(The same tests check β0 and β1 on all 3x3/4x4 images and thousands of random ones.)
 
 Why the result is thin
 ----------------------
@@ -66,9 +67,8 @@ import torch.nn.functional as F
 _OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
 _BIT_N, _BIT_E, _BIT_S, _BIT_W = 1 << 1, 1 << 3, 1 << 5, 1 << 7
 
-#: directions in visiting order: (name, bit of the direction's 4-neighbour, (drow, dcol), subfield
-#: axis: 1 = column parity (North/South), 0 = row parity (East/West))
-DIRECTIONS = (("N", _BIT_N, (-1, 0), 1), ("S", _BIT_S, (1, 0), 1), ("E", _BIT_E, (0, 1), 0), ("W", _BIT_W, (0, -1), 0))
+#: directions in visiting order: (name, bit of the direction's 4-neighbour, (drow, dcol))
+DIRECTIONS = (("N", _BIT_N, (-1, 0)), ("S", _BIT_S, (1, 0)), ("E", _BIT_E, (0, 1)), ("W", _BIT_W, (0, -1)))
 
 
 def _components(cells: set[tuple[int, int]], steps: tuple[tuple[int, int], ...]) -> list[set[tuple[int, int]]]:
@@ -115,84 +115,97 @@ def deletion_tables(device: torch.device | str = "cpu") -> torch.Tensor:
     if table is None:
         rows = [
             [SIMPLE[c] and bin(c).count("1") > 1 and not c & bit for c in range(256)]
-            for _, bit, _, _ in DIRECTIONS
+            for _, bit, _ in DIRECTIONS
         ]
         table = torch.tensor(rows, dtype=torch.bool, device=device)
         _LUT_CACHE[device] = table
     return table
 
 
-def _subfield_masks(hp: int, wp: int, device: torch.device) -> torch.Tensor:
-    """``(2, 2, hp, wp)`` bool: ``[axis, parity]`` -> pixels whose padded row (axis 0) or
-    column (axis 1) has that parity."""
-    r = torch.arange(hp, device=device)[:, None].expand(hp, wp) & 1
-    c = torch.arange(wp, device=device)[None, :].expand(hp, wp) & 1
-    return torch.stack([torch.stack([r == 0, r == 1]), torch.stack([c == 0, c == 1])])
-
-
-def _thin_dense(x: torch.Tensor) -> None:
-    """Thinning stage, whole-image tensor operations, in place on a zero-framed uint8 ``(B, H+2, W+2)``."""
+def _thin_dense(x: torch.Tensor, changed: torch.Tensor | None = None) -> None:
+    """Thinning stage, whole-image tensor operations, in place on a zero-framed uint8
+    ``(B, H+2, W+2)`` (``changed`` is not needed: every pixel is examined)."""
     b, hp, wp = x.shape
     h, w = hp - 2, wp - 2
     dev = x.device
     table = deletion_tables(dev)
-    fields = _subfield_masks(h + 2, w + 2, dev)[:, :, 1:-1, 1:-1]
     weights = [1 << k for k in range(8)]
     while True:
         before = x.clone()
-        for i, (_, _, _, axis) in enumerate(DIRECTIONS):
-            for parity in (0, 1):
-                code = torch.zeros((b, h, w), dtype=torch.uint8, device=dev)
-                for wgt, (dr, dc) in zip(weights, _OFFSETS):
-                    code += x[:, 1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w] * wgt
-                inner = x[:, 1:-1, 1:-1]
-                delete = table[i][code.long()] & (inner != 0) & fields[axis, parity]
-                inner.masked_fill_(delete, 0)
+        for i in range(len(DIRECTIONS)):
+            code = torch.zeros((b, h, w), dtype=torch.uint8, device=dev)
+            for wgt, (dr, dc) in zip(weights, _OFFSETS):
+                code += x[:, 1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w] * wgt
+            inner = x[:, 1:-1, 1:-1]
+            inner.masked_fill_(table[i][code.long()] & (inner != 0), 0)
         if torch.equal(before, x):
             break
 
 
-def _thin_sparse(x: torch.Tensor) -> None:
-    """Thinning stage on the border pixels only (flat indices), in place on a zero-framed uint8
-    ``(B, H+2, W+2)``; same result as :func:`_thin_dense`."""
+def _thin_sparse(x: torch.Tensor, changed: torch.Tensor | None = None) -> None:
+    """Thinning stage on an active list of pixels (flat indices), in place on a zero-framed
+    uint8 ``(B, H+2, W+2)``; same result as :func:`_thin_dense`.
+
+    Whether a pass deletes a pixel depends only on the pass (direction) and on the pixel's
+    8-neighbour code, and the 4 passes repeat in a fixed cycle. A pixel whose 3x3 neighbourhood
+    has not changed during the last 4 passes was kept by every pass with its current code, so it
+    need not be examined until a neighbour changes. The active list starts
+    with every border pixel (foreground with a background 4-neighbour; no other pixel is simple)
+    or, if ``changed`` (flat indices of pixels changed since a thinning of ``x`` converged) is
+    given, with their 3x3 neighbourhoods; the 8-neighbours of deleted pixels join it, and every 4
+    passes the pixels untouched for 4 passes leave it. The stage ends after 4 consecutive passes
+    that delete nothing.
+    """
     flat = x.view(-1)
     dev = x.device
     _, hp, wp = x.shape
     table = deletion_tables(dev)
     offs8 = torch.tensor([dr * wp + dc for dr, dc in _OFFSETS], dtype=torch.int64, device=dev)
-    offs4 = torch.tensor([-wp, wp, 1, -1], dtype=torch.int64, device=dev)
     weights = torch.tensor([1 << k for k in range(8)], dtype=torch.int64, device=dev)
-    # border pixels: foreground with a background 4-neighbour (all others are never simple)
-    inner = x[:, 1:-1, 1:-1]
-    full4 = (x[:, :-2, 1:-1] & x[:, 2:, 1:-1] & x[:, 1:-1, :-2] & x[:, 1:-1, 2:]) != 0
-    border = torch.zeros_like(x, dtype=torch.bool)
-    border[:, 1:-1, 1:-1] = (inner != 0) & ~full4
-    pos = torch.nonzero(border.view(-1)).flatten()
     owner = torch.empty(flat.shape, dtype=torch.int64, device=dev)  # scratch for de-duplication
-    while pos.numel():
-        changed = False
-        for i, (_, _, (dr, dc), axis) in enumerate(DIRECTIONS):
-            step = dr * wp + dc
-            for parity in (0, 1):
-                par = ((pos // wp) % hp if axis == 0 else pos % wp) & 1
-                p = pos[(par == parity) & (flat[pos] != 0) & (flat[pos + step] == 0)]
-                if p.numel() == 0:
-                    continue
-                code = (flat[p[:, None] + offs8].to(torch.int64) * weights).sum(dim=1)
-                dead = p[table[i][code]]
-                if dead.numel() == 0:
-                    continue
-                flat[dead] = 0
-                changed = True
-                # their foreground 4-neighbours are border pixels now
-                near = (dead[:, None] + offs4).flatten()
-                pos = torch.cat([pos, near[flat[near] != 0]])
-        if not changed:
-            break
-        pos = pos[flat[pos] != 0]
-        ids = torch.arange(pos.numel(), device=dev)  # de-duplicate: one writer wins each position
-        owner[pos] = ids
-        pos = pos[owner[pos] == ids]
+    listed = torch.zeros(flat.shape, dtype=torch.bool, device=dev)
+    touched = torch.zeros(flat.shape, dtype=torch.int64, device=dev)  # last pass that changed a neighbour
+
+    def unique(idx: torch.Tensor) -> torch.Tensor:  # without sorting: one writer wins each position
+        ids = torch.arange(idx.numel(), device=dev)
+        owner[idx] = ids
+        return idx[owner[idx] == ids]
+
+    if changed is None:
+        inner = x[:, 1:-1, 1:-1]
+        full4 = (x[:, :-2, 1:-1] & x[:, 2:, 1:-1] & x[:, 1:-1, :-2] & x[:, 1:-1, 2:]) != 0
+        border = torch.zeros_like(x, dtype=torch.bool)
+        border[:, 1:-1, 1:-1] = (inner != 0) & ~full4
+        act = torch.nonzero(border.view(-1)).flatten()
+    else:
+        near = torch.cat([changed, (changed[:, None] + offs8).flatten()])
+        act = unique(near[flat[near] != 0])
+    listed[act] = True
+    passes = [(i, dr * wp + dc) for i, (_, _, (dr, dc)) in enumerate(DIRECTIONS)]
+    cycle = len(passes)
+    t = empty_runs = 0
+    while empty_runs < cycle and act.numel():
+        i, step = passes[t % cycle]
+        t += 1
+        p = act[(flat[act + step] == 0) & (flat[act] != 0)]
+        code = (flat[p[:, None] + offs8].to(torch.int64) * weights).sum(dim=1)
+        dead = p[table[i][code]]
+        if dead.numel() == 0:
+            empty_runs += 1
+        else:
+            empty_runs = 0
+            flat[dead] = 0
+            near = (dead[:, None] + offs8).flatten()
+            near = near[flat[near] != 0]
+            touched[near] = t
+            new = unique(near[~listed[near]])
+            if new.numel():
+                listed[new] = True
+                act = torch.cat([act, new])
+        if t % cycle == 0 and t > cycle:  # drop deleted pixels and those untouched for a cycle
+            keep = (flat[act] != 0) & (touched[act] > t - cycle)
+            listed[act[~keep]] = False
+            act = act[keep]
 
 
 # Re-routing moves around a pixel p whose four 4-neighbours are foreground (offsets from p):
@@ -209,9 +222,10 @@ def _bitmask(dr: int, dc: int) -> int:
     return 1 << _OFFSETS.index((dr, dc))
 
 
-def _reroute(x: torch.Tensor, x0: torch.Tensor) -> bool:
+def _reroute(x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor | None:
     """Re-routing stage, in place on ``x`` (the thinned image; ``x0`` the input, both zero-framed
-    uint8 ``(B, H+2, W+2)``). Returns True if a move was applied.
+    uint8 ``(B, H+2, W+2)``). Returns the flat indices of the changed pixels, None if no move
+    was applied.
 
     Each move is three sequential steps, each tested exactly: adding ``q`` (it must be simple in
     the image with ``q``), deleting ``n`` and then ``p`` (each simple and not an end point when it
@@ -229,7 +243,7 @@ def _reroute(x: torch.Tensor, x0: torch.Tensor) -> bool:
     interior[:, 1:-1, 1:-1] = (x[:, 1:-1, 1:-1] != 0) & full4
     cand = torch.nonzero(interior.view(-1)).flatten()
     if cand.numel() == 0:
-        return False
+        return None
     simple, popcount = _code_tables(dev)
     offs8 = torch.tensor([dr * wp + dc for dr, dc in _OFFSETS], dtype=torch.int64, device=dev)
     offs4 = torch.tensor([-wp, wp, 1, -1], dtype=torch.int64, device=dev)
@@ -247,7 +261,7 @@ def _reroute(x: torch.Tensor, x0: torch.Tensor) -> bool:
         moves.append((qr * wp + qc, nr * wp + nc, _bitmask(qr - nr, qc - nc),
                       _bitmask(qr, qc), _bitmask(nr, nc), (qr * wp, qc)))
     field = ((cand // wp) % hp % _FIELD) * _FIELD + (cand % wp) % _FIELD
-    applied = False
+    applied: list[torch.Tensor] = []
     for f in range(_FIELD * _FIELD):
         p = cand[field == f]
         if p.numel() == 0:
@@ -280,8 +294,8 @@ def _reroute(x: torch.Tensor, x0: torch.Tensor) -> bool:
         flat[p + dq] = 1
         flat[p + dn] = 0
         flat[p] = 0
-        applied = True
-    return applied
+        applied += [p, p + dq, p + dn]
+    return torch.cat(applied) if applied else None
 
 
 _CODE_TABLES: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -303,9 +317,11 @@ def _run(mask: torch.Tensor, thin_stage) -> torch.Tensor:
         return mask.clone().bool()
     x0 = F.pad(mask.reshape(n * c, h, w).to(torch.uint8), (1, 1, 1, 1)).contiguous()
     x = x0.clone()
+    changed = None
     while True:  # ends: every applied move removes one pixel, thinning never adds one
-        thin_stage(x)
-        if not _reroute(x, x0):
+        thin_stage(x, changed)
+        changed = _reroute(x, x0)
+        if changed is None:
             break
     return x[:, 1:-1, 1:-1].bool().reshape(n, c, h, w)
 
