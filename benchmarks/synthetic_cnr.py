@@ -9,7 +9,8 @@ internals):
    neighbours are junctions; the remaining skeleton pixels, in connected pieces (8/26-connected),
    are the *branches*;
 2. width of a branch = ``2 * median(EDT(label) on its skeleton pixels) - 1`` pixels (a 1-px line has
-   width 1); the branch is looked at on the image smoothed by a Gaussian of ``sigma = max(1, width/2)``
+   width 1, and so has a 2-px one; diagonal lines give in-between values, binned to the nearest
+   integer); the branch is looked at on the image smoothed by a Gaussian of ``sigma = max(1, width/2)``
    (a matched filter of the branch's scale);
 3. branch pixels = label pixels whose nearest skeleton-branch pixel is on the branch; background
    ring = non-label pixels whose nearest label pixel belongs to the branch and whose distance to the
