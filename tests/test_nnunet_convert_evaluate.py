@@ -193,3 +193,16 @@ def test_evaluate_cli_writes_per_case_and_summary(tmp_path, capsys):
     assert main(["nnunet", "evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"),
                  "--out", str(out)]) == 2
     assert "already holds files" in capsys.readouterr().err
+
+
+def test_iter_class_pairs_completes_ignored_ground_truth_with_the_prediction(tmp_path):
+    from toposeg.nnunet.evaluate import iter_class_pairs
+
+    gt, pred = _folders(tmp_path)
+    items = list(iter_class_pairs(tmp_path / "pred", tmp_path / "gt"))
+    other = items[1]
+    ign = gt == 3
+    assert np.array_equal(other["ignored"], ign)
+    assert np.array_equal(other["gt"][ign], (pred == 2)[ign])  # completed with the prediction
+    assert np.array_equal(other["gt"][~ign], (gt == 2)[~ign])  # untouched elsewhere
+    assert np.array_equal(other["pred"], pred == 2)  # the prediction is never modified

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 import numpy as np
 
@@ -82,6 +82,62 @@ def _files(folder: Path, ending: Optional[str]) -> dict[str, Path]:
     return found
 
 
+def iter_class_pairs(
+    pred_dir: PathLike,
+    gt_dir: PathLike,
+    *,
+    dataset_json: Union[None, PathLike, dict] = None,
+) -> Iterator[dict[str, Any]]:
+    """The binary pairs :func:`evaluate_folder` scores, one dict per (case, class), lazily.
+
+    Yields ``{"case", "class", "label", "pred" (bool array), "gt" (bool array, completed with
+    the prediction at ignored voxels), "ignored" (bool array)}``. Every file is checked when
+    its case is reached; the folder-level checks (missing ground truth, no predictions) happen
+    before the first item. For callers with their own scoring (post-processing, graphs, ...).
+    Arguments and errors as :func:`evaluate_folder`.
+    """
+    pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
+    meta = read_dataset_json(pred_dir, gt_dir, dataset_json)
+    ending = meta.get("file_ending") if meta else None
+    preds, gts = _files(pred_dir, ending), _files(gt_dir, ending)
+    if not preds:
+        raise ValueError(f"{pred_dir}: no prediction files{f' ending in {ending!r}' if ending else ''}")
+    missing = sorted(set(preds) - set(gts))
+    if missing:
+        raise ValueError(f"{gt_dir}: no ground truth for prediction(s) {missing[:10]}"
+                         f"{' ...' if len(missing) > 10 else ''}")
+    classes, ignore = classes_from_dataset_json(meta) if meta else (None, None)
+    return _iter_pairs(preds, gts, classes, ignore)
+
+
+def _iter_pairs(preds, gts, classes, ignore) -> Iterator[dict[str, Any]]:
+    for case in sorted(preds):
+        pred = np.asarray(read_array(preds[case]))
+        gt = np.asarray(read_array(gts[case]))
+        if pred.shape != gt.shape:
+            raise ValueError(f"case {case!r}: prediction {preds[case].name} has shape {pred.shape}, "
+                             f"ground truth {gts[case].name} {gt.shape}")
+        if pred.ndim not in (2, 3):
+            raise ValueError(f"case {case!r}: label maps must be 2D or 3D, got shape {pred.shape}")
+        pred, gt = np.rint(pred).astype(np.int64), np.rint(gt).astype(np.int64)
+        case_classes = classes
+        if case_classes is None:
+            values = sorted((set(np.unique(gt).tolist()) | set(np.unique(pred).tolist())) - {0})
+            case_classes = [(str(v), (v,)) for v in values]
+        else:
+            known = {0} | {v for _, vals in case_classes for v in vals} | ({ignore} if ignore is not None else set())
+            for what, arr in (("prediction", pred), ("ground truth", gt)):
+                extra = sorted(set(np.unique(arr).tolist()) - known)
+                if extra:
+                    raise ValueError(f"case {case!r}: {what} holds label values {extra[:10]} not in dataset.json "
+                                     f"labels {sorted(known)}")
+        ignored = (gt == ignore) if ignore is not None else np.zeros(gt.shape, bool)
+        for name, values in case_classes:
+            p = np.isin(pred, values)
+            yield {"case": case, "class": name, "label": values[0] if len(values) == 1 else "+".join(map(str, values)),
+                   "pred": p, "gt": np.where(ignored, p, np.isin(gt, values)), "ignored": ignored}
+
+
 def evaluate_folder(
     pred_dir: PathLike,
     gt_dir: PathLike,
@@ -114,47 +170,12 @@ def evaluate_folder(
     """
     from toposeg.metrics import evaluate_case
 
-    pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
-    meta = read_dataset_json(pred_dir, gt_dir, dataset_json)
-    ending = meta.get("file_ending") if meta else None
-    preds, gts = _files(pred_dir, ending), _files(gt_dir, ending)
-    if not preds:
-        raise ValueError(f"{pred_dir}: no prediction files{f' ending in {ending!r}' if ending else ''}")
-    missing = sorted(set(preds) - set(gts))
-    if missing:
-        raise ValueError(f"{gt_dir}: no ground truth for prediction(s) {missing[:10]}"
-                         f"{' ...' if len(missing) > 10 else ''}")
-    classes, ignore = classes_from_dataset_json(meta) if meta else (None, None)
     rows: list[dict[str, Any]] = []
-    for case in sorted(preds):
-        pred = np.asarray(read_array(preds[case]))
-        gt = np.asarray(read_array(gts[case]))
-        if pred.shape != gt.shape:
-            raise ValueError(f"case {case!r}: prediction {preds[case].name} has shape {pred.shape}, "
-                             f"ground truth {gts[case].name} {gt.shape}")
-        if pred.ndim not in (2, 3):
-            raise ValueError(f"case {case!r}: label maps must be 2D or 3D, got shape {pred.shape}")
-        pred, gt = np.rint(pred).astype(np.int64), np.rint(gt).astype(np.int64)
-        case_classes = classes
-        if case_classes is None:
-            values = sorted((set(np.unique(gt).tolist()) | set(np.unique(pred).tolist())) - {0})
-            case_classes = [(str(v), (v,)) for v in values]
-        else:
-            known = {0} | {v for _, vals in case_classes for v in vals} | ({ignore} if ignore is not None else set())
-            for what, arr in (("prediction", pred), ("ground truth", gt)):
-                extra = sorted(set(np.unique(arr).tolist()) - known)
-                if extra:
-                    raise ValueError(f"case {case!r}: {what} holds label values {extra[:10]} not in dataset.json "
-                                     f"labels {sorted(known)}")
-        ignored = (gt == ignore) if ignore is not None else np.zeros(gt.shape, bool)
-        for name, values in case_classes:
-            p = np.isin(pred, values)
-            t = np.where(ignored, p, np.isin(gt, values))
-            row: dict[str, Any] = {"case": case, "class": name,
-                                   "label": values[0] if len(values) == 1 else "+".join(map(str, values)),
-                                   "ignored_voxels": int(ignored.sum())}
-            row.update(evaluate_case(p, t, connectivity=connectivity))
-            rows.append(row)
+    for item in iter_class_pairs(pred_dir, gt_dir, dataset_json=dataset_json):
+        row: dict[str, Any] = {"case": item["case"], "class": item["class"], "label": item["label"],
+                               "ignored_voxels": int(item["ignored"].sum())}
+        row.update(evaluate_case(item["pred"], item["gt"], connectivity=connectivity))
+        rows.append(row)
     return rows
 
 
@@ -173,4 +194,4 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["classes_from_dataset_json", "evaluate_folder", "read_dataset_json", "summarize"]
+__all__ = ["classes_from_dataset_json", "evaluate_folder", "iter_class_pairs", "read_dataset_json", "summarize"]
