@@ -287,7 +287,8 @@ def _reroute(x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor | None:
         has = valid.any(dim=1)
         if not bool(has.any()):
             continue
-        first = valid.to(torch.uint8).argmax(dim=1)[has]  # first valid move
+        order = torch.arange(len(moves), device=dev).expand_as(valid)
+        first = torch.where(valid, order, len(moves)).min(dim=1).values[has]  # first valid move
         p = p[has]
         dq = torch.tensor([mv[0] for mv in moves], dtype=torch.int64, device=dev)[first]
         dn = torch.tensor([mv[1] for mv in moves], dtype=torch.int64, device=dev)[first]

@@ -62,7 +62,7 @@ AUTO_RULE: dict[tuple[str, str], str] = {
 
 #: Version of each rule's output. Bump it whenever a rule's result changes, so that skeleton
 #: caches keyed by :func:`skeleton_cache_key` never return stale skeletons.
-SKELETON_VERSIONS: dict[str, str] = {"thin": "v2", "zhang": "v1", "lee": "v1"}
+SKELETON_VERSIONS: dict[str, str] = {"thin": "v3", "zhang": "v1", "lee": "v1"}
 
 _IMPL: dict[tuple[str, str, int], Callable[[torch.Tensor], torch.Tensor]] = {
     ("thin", "torch", 2): thin2d_torch,
@@ -126,7 +126,7 @@ def resolve_backend(method: str, backend: str, device: torch.device | str, spati
 
 
 def skeleton_cache_key(method: str = DEFAULT_METHOD, backend: str = "auto") -> str:
-    """Short string naming a rule and its version, e.g. ``"thin-v2"``: key skeleton caches by it.
+    """Short string naming a rule and its version, e.g. ``"thin-v3"``: key skeleton caches by it.
 
     The key depends on the rule only: where a rule has several backends they give bit-identical
     results (tested), so ``backend`` is only validated. Raises ``KeyError`` for unknown names.
