@@ -5,7 +5,10 @@ Times ``toposeg.metrics.evaluate_case`` on one 1250×1250 pair (EM-like membrane
 breakdown (overlap, clDice incl. both skeletons, VOI, ARE, Euler, Betti). Medians over repeats
 after a warm-up. Writes benchmarks/results/metrics.json.
 
-    python benchmarks/metrics.py [--repeats 5] [--out benchmarks/results/metrics.json]
+    python benchmarks/metrics.py [--repeats 5] [--threads 1] [--out benchmarks/results/metrics.json]
+
+clDice's skeletons run in torch (the default "thin" rule): like the other benchmark scripts this
+one uses one torch thread by default (--threads), see docs/benchmarks.md "Threads".
 """
 
 from __future__ import annotations
@@ -86,8 +89,12 @@ def bench(pred, gt, repeats):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "metrics.json"))
     args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
 
     cases = {
         "2d_membranes_1250x1250": membranes((1250, 1250), 800, 0),
