@@ -19,12 +19,13 @@ from toposeg.losses import (
     cldice_loss, hard_pixel_mse, hpm_loss, hpm_term, phpm_loss, shpm_loss, skeleton_recall_loss, soft_cldice,
     soft_skeleton, thpm_loss, topology_precision_sensitivity, tubed_skeleton,
 )
+from toposeg.losses.hpm import shpm_plus_loss
 from toposeg.skeleton import skeletonize
 
 HPM = ("thpm", "phpm", "shpm")
 FUNCTIONAL = {
     "bce_dice": bce_dice_loss, "cldice": cldice_loss, "thpm": thpm_loss, "phpm": phpm_loss, "shpm": shpm_loss,
-    "skeleton_recall": skeleton_recall_loss,
+    "skeleton_recall": skeleton_recall_loss, "shpm_plus": shpm_plus_loss,
 }
 
 
@@ -39,7 +40,7 @@ def _case(shape, seed=0, dtype=torch.float32):
 # ---------------------------------------------------------------- registry / module == functional
 
 def test_registry_names():
-    assert set(LOSSES) == {"bce_dice", "cldice", "thpm", "phpm", "shpm", "skeleton_recall"}
+    assert set(LOSSES) == {"bce_dice", "cldice", "thpm", "phpm", "shpm", "shpm_plus", "skeleton_recall"}
     with pytest.raises(KeyError, match=r"unknown loss 'dice'; valid: \['bce_dice', 'cldice', 'phpm'"):
         build_loss("dice")
     with pytest.raises(TypeError, match="lamda"):

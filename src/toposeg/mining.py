@@ -20,7 +20,10 @@ inference and evaluation is a different threshold, 0.5):
 * :func:`shpm` (eq. 6-8): skeleton pixels of the ground truth the prediction misses, and skeleton
   pixels of the prediction outside the ground truth; the skeleton is
   :func:`toposeg.skeleton.skeletonize` with a thinning rule ``method`` (default ``"thin"``) and an
-  implementation ``backend`` (default ``"auto"``).
+  implementation ``backend`` (default ``"auto"``). Two candidate options, off by default (the paper):
+  ``pos_filter="gap"`` keeps only missed skeleton runs that are real gaps of the prediction
+  (:func:`gap_filter`), ``neg_filter="spurious_whole"`` mines every pixel of a predicted component
+  that touches no ground truth (:func:`spurious_whole`).
 
 Targets are binary and shaped like ``prob``; a multi-class class-index map ``(N, *S)`` is refused
 with the conversion to one-hot in the message (:func:`check_target_layout`).
@@ -37,6 +40,12 @@ import torch
 
 from toposeg._checks import check_batched, describe, check_binary, check_probabilities, check_same_shape, check_threshold
 from toposeg.skeleton import skeletonize
+from toposeg.topology.betti import DEFAULT_CONNECTIVITY, CONNECTIVITIES, connected_components, structure
+
+#: valid ``pos_filter`` values of :func:`shpm` ("none" = the paper)
+POS_FILTERS: tuple[str, ...] = ("none", "gap")
+#: valid ``neg_filter`` values of :func:`shpm` ("none" = the paper)
+NEG_FILTERS: tuple[str, ...] = ("none", "spurious_whole")
 
 
 #: Threshold ``t`` of ``p_t = p > t`` for hard pixel mining: the paper's 0.6. The one default of
@@ -127,6 +136,8 @@ def shpm(
     method: str = "thin",
     backend: str = "auto",
     target_skeleton: Optional[torch.Tensor] = None,
+    pos_filter: str = "none",
+    neg_filter: str = "none",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eq. 6-8: skeleton-based hard pixels.
 
@@ -144,26 +155,140 @@ def shpm(
         target_skeleton: optional precomputed ``s(y)`` (bool, shaped like ``target``); the
             ground-truth skeleton never changes during training, so it can be computed once
             (with the same ``method``; it is used as given).
+        pos_filter: ``"none"`` (default, the paper) or ``"gap"``: keep only the missed skeleton
+            runs that are real gaps of ``p_t`` (:func:`gap_filter`).
+        neg_filter: ``"none"`` (default, the paper) or ``"spurious_whole"``: add every pixel of
+            each component of ``p_t`` that touches no ground truth (:func:`spurious_whole`).
 
     Returns:
         ``(pos, neg)`` bool tensors shaped like ``prob``, on its device.
 
     Raises:
-        TypeError / ValueError: bad tensors (message quotes what was received); KeyError:
-        unknown ``method`` or ``backend``.
+        TypeError / ValueError: bad tensors or filter names (message quotes what was received);
+        KeyError: unknown ``method`` or ``backend``.
     """
+    _check_choice(pos_filter, POS_FILTERS, "pos_filter")
+    _check_choice(neg_filter, NEG_FILTERS, "neg_filter")
     pred, y = _prepare(prob, target, threshold)
     if target_skeleton is None:  # one batched call for both skeletons
         both = _skeleton_per_channel(torch.cat([y, pred]), method, backend)
         sy, sp = both[: y.shape[0]], both[y.shape[0]:]
-        return sy & ~pred, sp & ~y
-    if not isinstance(target_skeleton, torch.Tensor):
-        raise TypeError(f"target_skeleton must be a bool torch.Tensor shaped like target, got {describe(target_skeleton)}")
-    check_same_shape(target_skeleton, target, ("target_skeleton", "target"))
-    check_binary(target_skeleton, "target_skeleton")
-    sy = target_skeleton.bool().to(y.device)
-    sp = _skeleton_per_channel(pred, method, backend)
-    return sy & ~pred, sp & ~y
+    else:
+        if not isinstance(target_skeleton, torch.Tensor):
+            raise TypeError(f"target_skeleton must be a bool torch.Tensor shaped like target, got {describe(target_skeleton)}")
+        check_same_shape(target_skeleton, target, ("target_skeleton", "target"))
+        check_binary(target_skeleton, "target_skeleton")
+        sy = target_skeleton.bool().to(y.device)
+        sp = _skeleton_per_channel(pred, method, backend)
+    pos, neg = sy & ~pred, sp & ~y
+    if pos_filter == "gap":
+        pos = gap_filter(pos, pred)
+    if neg_filter == "spurious_whole":
+        neg = neg | spurious_whole(pred, y)
+    return pos, neg
+
+
+def _check_choice(value: object, valid: tuple[str, ...], name: str) -> str:
+    if not isinstance(value, str) or value not in valid:
+        raise ValueError(f"{name} must be one of {list(valid)}, got {value!r}")
+    return value
+
+
+def _per_image(fn: Callable[..., np.ndarray], *masks: torch.Tensor) -> torch.Tensor:
+    """Apply ``fn`` (bool NumPy images -> bool image) to every ``(n, c)`` image of ``(N, C, *S)`` masks."""
+    arrays = [m.detach().cpu().numpy().astype(bool) for m in masks]
+    out = np.zeros(arrays[0].shape, dtype=bool)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = fn(*(a[i, j] for a in arrays))
+    return torch.from_numpy(out).to(masks[0].device)
+
+
+def _gap_filter_single(missed: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    nd = missed.ndim
+    fg = DEFAULT_CONNECTIVITY[nd]
+    bg = CONNECTIVITIES[nd][fg]
+    full = structure(nd, fg)
+    face = structure(nd, bg)
+    missed, pred = np.pad(missed, 1), np.pad(pred, 1)  # outside the image is background
+    runs, n = connected_components(missed, fg)
+    keep = np.zeros_like(missed)
+    if n == 0:
+        return keep[(slice(1, -1),) * nd]
+    from scipy import ndimage
+    for k, sl in enumerate(ndimage.find_objects(runs), start=1):
+        # window = the run's bounding box grown by one pixel (clipped to the image)
+        win = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in sl)
+        r = runs[win] == k
+        ring = ndimage.binary_dilation(r, structure=full) & ~r          # D(R) minus R
+        p = pred[win] & ring
+        _, k_fg = connected_components(p, fg)                           # labelled inside D(R) only
+        bg_labels, _ = connected_components(~pred[win] & ring, bg)
+        touching = np.unique(bg_labels[ndimage.binary_dilation(r, structure=face) & ~r])
+        k_bg = int(np.count_nonzero(touching))
+        if not (k_fg == 1 and k_bg == 1):
+            keep[win] |= r
+    return keep[(slice(1, -1),) * nd]
+
+
+@torch.no_grad()
+def gap_filter(pos: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+    """``pos_filter="gap"``: keep the missed skeleton runs whose filling changes the prediction's topology locally.
+
+    A *run* ``R`` is a connected component (foreground connectivity: 8 in 2D, 26 in 3D) of the
+    missed pixels ``pos``. Its neighbourhood is ``D(R)`` = ``R`` dilated by the full 3x3(x3)
+    cube, minus ``R`` (outside the image counts as predicted background). Within ``D(R)`` only, count
+
+    * ``k_fg`` = components of the predicted foreground ``pred ∩ D(R)`` (8 / 26-connected);
+    * ``k_bg`` = components of the predicted background ``¬pred ∩ D(R)`` (4 / 6-connected) that
+      contain a face neighbour (4 / 6-neighbour) of ``R``.
+
+    ``R`` is dropped when ``k_fg == 1 and k_bg == 1`` -- the prediction next to it is one piece
+    and filling ``R`` neither joins pieces nor closes a hole (the prediction already connects
+    across it: a slightly shifted prediction, or a missed tip of a branch). Kept: ``k_fg == 0``
+    (a missed structure), ``k_fg >= 2`` (a real gap; filling joins pieces), ``k_bg == 0`` (a
+    pinhole of the prediction on the skeleton), ``k_bg >= 2``. For a single pixel in 2D this is
+    the classical simple-point test (Rosenfeld), applied to ``pred ∪ {q}``: a missed pixel is
+    dropped exactly when it is a simple point.
+
+    Args:
+        pos: bool ``(N, C, *S)`` missed skeleton pixels (``H_pos`` of :func:`shpm`).
+        pred: bool ``(N, C, *S)`` binarised prediction ``p_t`` (same shape).
+
+    Returns:
+        bool tensor shaped like ``pos``, a subset of it, on its device.
+    """
+    check_same_shape(pos, pred, ("pos", "pred"))
+    return _per_image(_gap_filter_single, pos, pred)
+
+
+def _spurious_single(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    labels, n = connected_components(pred, DEFAULT_CONNECTIVITY[pred.ndim])
+    if n == 0:
+        return np.zeros_like(pred)
+    touched = np.zeros(n + 1, dtype=bool)
+    touched[np.unique(labels[y])] = True
+    touched[0] = True
+    return ~touched[labels]
+
+
+@torch.no_grad()
+def spurious_whole(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``neg_filter="spurious_whole"``: every pixel of a predicted component touching no ground truth.
+
+    Components of ``pred`` use the foreground connectivity (8 in 2D, 26 in 3D); a component is
+    spurious when none of its pixels is ground-truth foreground. SHPM's ``H_neg`` alone mines only
+    the skeleton of such a blob: pushing its medial axis below ``t`` can cut a blob wider than the
+    skeleton into two fragments. Adding the whole blob pushes it down as one.
+
+    Args:
+        pred: bool ``(N, C, *S)`` binarised prediction ``p_t``; target: bool, same shape.
+
+    Returns:
+        bool tensor shaped like ``pred`` (all its pixels are outside ``target``).
+    """
+    check_same_shape(pred, target, ("pred", "target"))
+    return _per_image(_spurious_single, pred, target)
 
 
 def _phpm_single(p: np.ndarray, pt: np.ndarray, y: np.ndarray, dims: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -240,4 +365,5 @@ def mine(name: str, prob: torch.Tensor, target: torch.Tensor, **options) -> tupl
     return MINERS[name](prob, target, **options)
 
 
-__all__ = ["DEFAULT_MINING_THRESHOLD", "MINERS", "check_target_layout", "mine", "phpm", "shpm", "thpm"]
+__all__ = ["DEFAULT_MINING_THRESHOLD", "MINERS", "NEG_FILTERS", "POS_FILTERS", "check_target_layout", "gap_filter", "mine",
+           "phpm", "shpm", "spurious_whole", "thpm"]

@@ -8,7 +8,7 @@ from torch import nn
 
 from toposeg.losses.bce_dice import BCEDiceLoss
 from toposeg.losses.cldice import CLDiceLoss
-from toposeg.losses.hpm import PHPMLoss, SHPMLoss, THPMLoss
+from toposeg.losses.hpm import PHPMLoss, SHPMLoss, SHPMPlusLoss, THPMLoss
 from toposeg.losses.skeleton_recall import SkeletonRecallLoss
 
 LOSSES: dict[str, Callable[..., nn.Module]] = {
@@ -17,12 +17,15 @@ LOSSES: dict[str, Callable[..., nn.Module]] = {
     "thpm": THPMLoss,
     "phpm": PHPMLoss,
     "shpm": SHPMLoss,
+    "shpm_plus": SHPMPlusLoss,  # candidate variant (docs/losses.md, "SHPM variants"); "shpm" is the paper's
     "skeleton_recall": SkeletonRecallLoss,
 }
 
 
 def build_loss(name: str, **params: Any) -> nn.Module:
-    """Build a loss module by name. HPM losses (``thpm``, ``phpm``, ``shpm``) return the full eq. 1.
+    """Build a loss module by name. HPM losses (``thpm``, ``phpm``, ``shpm``) return the full eq. 1;
+    ``shpm_plus`` is a candidate SHPM variant with other defaults (``hard_loss="bce"``,
+    ``normalize="pos_neg"``, ``pos_filter="gap"``, ``neg_filter="spurious_whole"``, ``threshold=0.5``).
 
     Every module is called as ``loss(input, target)`` (logits by default); ``mask=`` and, where
     meaningful, ``target_skeleton=`` are optional keyword arguments of ``forward``. Unknown
