@@ -1,20 +1,23 @@
-"""Skeletonization speed: torch backend (CPU and, when present, CUDA) vs scikit-image (threads).
+"""Skeletonization speed: the default rule "thin" (torch backend) vs scikit-image on the CPU.
 
-    python benchmarks/skeleton.py                 # all cases, 3 timed repeats after 1 warm-up
+    python benchmarks/skeleton.py                     # all cases, 3 timed repeats after 1 warm-up
     python benchmarks/skeleton.py --repeats 5 --threads 1
-    python benchmarks/skeleton.py --cases 2d      # only the 2D cases
+    python benchmarks/skeleton.py --cases 2d          # only the 2D cases
 
 Cases (batch shape (N, 1, *S); 3D spatial order (D, H, W)): 8x256^2 and 1x1250^2 in 2D,
-1x72x128x128 (the paper's 128x128x72 patch) and 4x64^3 in 3D, each with tubular (vessel-like)
-and blob-like content. Every timing is the median over ``--repeats`` runs after a warm-up;
-CUDA timings synchronise the device. Ratios are computed within this process. Writes
-benchmarks/results/skeleton.json (metadata: commit, versions, device names, threads) and prints
-the Markdown table for docs/skeleton.md.
+1x72x128x128 (the paper's 128x128x72 patch) in 3D, each with tubular (vessel-like) and blob-like
+content. Per case: the default rule ``method="thin"`` with the torch backend on the CPU (and on
+CUDA when present), and scikit-image's rule for that dimensionality (2D ``zhang``, 3D ``lee``,
+``backend="skimage"``: threads over the batch), plus, in 2D, toposeg's torch Zhang-Suen. Every
+timing is the median over ``--repeats`` runs after a warm-up; CUDA timings synchronise the
+device. Writes benchmarks/results/skeleton.json (metadata: commit, versions, device names,
+threads, load average) and prints the Markdown table for docs/skeleton.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -25,7 +28,7 @@ from scipy import ndimage as ndi
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _meta import device_name, median_time, metadata, write_json  # noqa: E402
 
-from toposeg.skeleton import BACKENDS, resolve_backend  # noqa: E402
+from toposeg.skeleton import resolve_backend, skeletonize  # noqa: E402
 
 
 def tubular(rng: np.random.Generator, shape: tuple[int, ...], count: int) -> np.ndarray:
@@ -51,8 +54,9 @@ def blobs(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 
 CASES = {
     "2d": [((8, 1, 256, 256), 6), ((1, 1, 1250, 1250), 30)],
-    "3d": [((1, 1, 72, 128, 128), 6), ((4, 1, 64, 64, 64), 3)],
+    "3d": [((1, 1, 72, 128, 128), 6)],
 }
+REFERENCE = {2: "zhang", 3: "lee"}  # scikit-image's rule per spatial dimensionality
 
 
 def make_batch(shape: tuple[int, ...], count: int, content: str, seed: int) -> torch.Tensor:
@@ -70,28 +74,41 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the CPU runs")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/skeleton.json)")
     args = ap.parse_args(argv)
+    load_at_start = list(os.getloadavg())
     if args.threads:
         torch.set_num_threads(args.threads)
+        # the scikit-image backend threads over the batch: give it the same number of threads
+        import toposeg.skeleton._skimage as sk_backend
+
+        sk_backend.max_workers = lambda: args.threads
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     rows = []
     for dim in (["2d", "3d"] if args.cases == "all" else [args.cases]):
         for shape, count in CASES[dim]:
+            ref_method = REFERENCE[len(shape) - 2]
             for content in ("tubular", "blob"):
                 x = make_batch(shape, count, content, seed=len(rows))
-                row = {"shape": list(shape), "content": content, "foreground": float(x.float().mean())}
-                row["skimage_cpu_s"] = median_time(lambda: BACKENDS["skimage"](x), args.repeats, args.warmup)
-                ref = BACKENDS["torch"](x)
+                row = {"shape": list(shape), "content": content, "foreground": float(x.float().mean()),
+                       "reference": f"skimage {ref_method}"}
+                ref = skeletonize(x, method=ref_method, backend="skimage")
+                row["skimage_cpu_s"] = median_time(lambda: skeletonize(x, method=ref_method, backend="skimage"),
+                                                   args.repeats, args.warmup)
+                thin = skeletonize(x, method="thin", backend="torch")
                 for dev in devices:
                     xd = x.to(dev)
                     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
-                    t = median_time(lambda: BACKENDS["torch"](xd), args.repeats, args.warmup, sync)
-                    row[f"torch_{dev}_s"] = t
-                    row[f"speedup_{dev}_vs_skimage_cpu"] = row["skimage_cpu_s"] / t
+                    t = median_time(lambda: skeletonize(xd, method="thin", backend="torch"), args.repeats, args.warmup, sync)
+                    row[f"thin_torch_{dev}_s"] = t
+                    row[f"thin_{dev}_over_skimage_cpu"] = t / row["skimage_cpu_s"]
                     if dev != "cpu":
-                        row[f"torch_{dev}_equals_cpu"] = bool(torch.equal(BACKENDS["torch"](xd).cpu(), ref))
-                row["skeleton_voxels_torch"] = int(ref.sum())
-                row["skeleton_voxels_skimage"] = int(BACKENDS["skimage"](x).sum())
+                        row[f"thin_{dev}_equals_cpu"] = bool(torch.equal(skeletonize(xd).cpu(), thin))
+                if ref_method == "zhang":
+                    row["zhang_torch_cpu_s"] = median_time(lambda: skeletonize(x, method="zhang", backend="torch"),
+                                                           args.repeats, args.warmup)
+                row["skeleton_pixels_thin"] = int(thin.sum())
+                row[f"skeleton_pixels_{ref_method}"] = int(ref.sum())
+                row[f"samples_emptied_by_{ref_method}"] = int(((ref.flatten(1).sum(1) == 0) & (x.flatten(1).sum(1) > 0)).sum())
                 rows.append(row)
                 print(row, flush=True)
 
@@ -99,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "skeleton",
         "meta": metadata("cpu", devices={d: device_name(d) for d in devices}, repeats=args.repeats,
                          warmup=args.warmup, skimage_threads_max=__import__("toposeg.skeleton._skimage",
-                                                                            fromlist=["max_workers"]).max_workers()),
-        "auto_rule": {f"{d}/{n}d": resolve_backend("auto", d, n) for d in ("cpu", "cuda") for n in (2, 3)},
+                                                                            fromlist=["max_workers"]).max_workers(),
+                         load_average_at_start=load_at_start),
+        "auto_rule": {f"{m}/{d}/{n}d": resolve_backend(m, "auto", d, n) for m, n in
+                      (("thin", 2), ("thin", 3), ("zhang", 2), ("lee", 3)) for d in ("cpu", "cuda")},
         "rows": rows,
     }
     write_json("skeleton", payload, args.out)
@@ -110,13 +129,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def markdown(payload: dict) -> str:
     devices = list(payload["meta"]["devices"])
-    head = "| batch (N,1,*S) | content | skimage CPU (s) | " + " | ".join(
-        f"torch {d} (s) | skimage/torch {d}" for d in devices
-    ) + " |"
-    lines = [head, "|" + "---|" * (3 + 2 * len(devices))]
+    head = "| batch (N,1,*S) | content | scikit-image rule | scikit-image CPU (s) | " + " | ".join(
+        f"thin torch {d} (s) | thin {d} / scikit-image" for d in devices
+    ) + " | Zhang torch CPU (s) |"
+    lines = [head, "|" + "---|" * (5 + 2 * len(devices))]
     for r in payload["rows"]:
-        cells = [f"{r['torch_' + d + '_s']:.3f} | {r['speedup_' + d + '_vs_skimage_cpu']:.2f}x" for d in devices]
-        lines.append(f"| {'x'.join(map(str, r['shape']))} | {r['content']} | {r['skimage_cpu_s']:.3f} | " + " | ".join(cells) + " |")
+        cells = [f"{r['thin_torch_' + d + '_s']:.3f} | {r['thin_' + d + '_over_skimage_cpu']:.2f}x" for d in devices]
+        zhang = f"{r['zhang_torch_cpu_s']:.3f}" if "zhang_torch_cpu_s" in r else "-"
+        lines.append(f"| {'x'.join(map(str, r['shape']))} | {r['content']} | {r['reference'].split()[1]} | "
+                     f"{r['skimage_cpu_s']:.3f} | " + " | ".join(cells) + f" | {zhang} |")
     return "\n".join(lines)
 
 
