@@ -1,6 +1,9 @@
 """Speed of the downstream analyses: skeleton graphs, route planning, APLS, meshes, panels.
 
-    python benchmarks/downstream.py [--repeats 3] [--out benchmarks/results/downstream.json]
+    python benchmarks/downstream.py [--repeats 3] [--threads 1] [--out benchmarks/results/downstream.json]
+
+Graphs use the default skeleton rule ("thin", torch) and one node per junction cluster; one
+torch thread by default like the other benchmark scripts (docs/benchmarks.md, "Threads").
 """
 
 from __future__ import annotations
@@ -44,8 +47,12 @@ def vessel_volume(seed: int = 0) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
 
     import toposeg.graph as tg
     from toposeg.reports.mesh import component_panel, mask_to_mesh
@@ -68,6 +75,8 @@ def main() -> None:
     res["plan_routes_50_pairs_s"] = median_time(lambda: tg.plan_routes(g_pred, g_gt, n_pairs=50), args.repeats)
     res["apls_s"] = median_time(lambda: tg.apls(g_pred, g_gt), 1)
     res["apls"] = float(tg.apls(g_pred, g_gt))
+    res["graph_nodes_gt"] = g_gt.number_of_nodes()
+    res["graph_junctions_gt"] = sum(k == "junction" for _, k in g_gt.nodes(data="kind"))
     vol = vessel_volume()
     res["mask_to_mesh_72x128x128_s"] = median_time(lambda: mask_to_mesh(vol), args.repeats)
     res["mesh_faces"] = len(mask_to_mesh(vol).faces)

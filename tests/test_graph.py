@@ -330,8 +330,9 @@ def test_graph_of_arbitrary_pixel_sets_keeps_their_topology(backend):
     """Non-thin, random inputs: the graph covers the thinned input, stays simple, and has the
     input's Betti numbers (components = b0, independent cycles = b1; reference: scipy)."""
     rng = np.random.default_rng(0)
-    for _ in range(15):
-        m = rng.random((12, 12)) < 0.35
+    densities = [0.35] * 15 + [0.45] * 15  # (at 60 % a few cases still differ: documented limitation)
+    for density in densities:
+        m = rng.random((16, 16)) < density
         g = tg.skeleton_to_graph(m, backend=backend)
         assert np.array_equal(tg.graph_pixels(g), skeletonize(m))
         assert not g.is_multigraph() and nx.number_of_selfloops(g) == 0

@@ -23,10 +23,15 @@ stored in a :class:`networkx.Graph`:
   (Euclidean length along the path in pixels: 1 per axis step, sqrt(2) per 2D diagonal,
   sqrt(3) per 3D diagonal).
 
-Consequences: the graph's independent cycles are the skeleton's loops (β1 in 2D); the pixels of
+Consequences: the graph's independent cycles are the skeleton's loops (β1 in 2D: a loop that
+returns into its own cluster, and a hole enclosed by one cluster's pixels alone, are kept as
+small cycles at the node; cut nodes never fall on a pixel that is already a node, and a new node
+splits the edges through its pixel). Limitation: on salt-and-pepper noise where most pixels are
+junction pixels the count can still be off (measured 6 in 100 random 16x16 images at 60 %
+foreground, none at <= 45 %); in 3D a loop inside one cluster is contracted away. The pixels of
 all nodes and edges are exactly the skeleton's pixels (:func:`graph_pixels`); a route through
 an intersection passes through its node, so it can be longer than the 8/26-connected pixel
-geodesic by at most the cluster's size (about one pixel for a 1-px cross).
+geodesic by at most twice the in-cluster distance to the node (2 - sqrt(2) px at a 1-px cross).
 
 Non-thin input: :func:`skeleton_to_graph` first thins what it is given with the same rule
 (a skeleton that is already thin under that rule is returned unchanged by the thinning), so a
@@ -83,9 +88,36 @@ def _add_node(graph, coord: np.ndarray, shape: tuple[int, ...]) -> int:
 
 
 def _put_edge(graph, path: np.ndarray, shape: tuple[int, ...]) -> None:
-    u = _add_node(graph, path[0], shape)
-    v = _add_node(graph, path[-1], shape)
+    """Add an edge; an end node that is new splits the existing edges running through its pixel,
+    so every node pixel is an end of every edge that reaches it (``graph.graph["_through"]``:
+    pixel id -> edges whose path passes through that pixel inside)."""
+    through = graph.graph.setdefault("_through", {})
+    for end in (path[0], path[-1]):
+        node = _node_id(end, shape)
+        if node not in graph:
+            _add_node(graph, end, shape)
+            for a, b in list(through.get(node, ())):
+                if not graph.has_edge(a, b):
+                    continue
+                old = graph.edges[a, b]["path"]
+                hits = [k for k in range(1, len(old) - 1) if _node_id(old[k], shape) == node]
+                if not hits:  # a stale entry: that edge was replaced by another one
+                    continue
+                _drop_edge(graph, a, b, shape)
+                for piece in split_path(old, hits):
+                    _put_edge(graph, piece, shape)
+    u, v = _node_id(path[0], shape), _node_id(path[-1], shape)
     graph.add_edge(u, v, path=path, start=u, length=path_length(path))
+    key = (u, v)
+    for q in path[1:-1]:
+        through.setdefault(_node_id(q, shape), set()).add(key)
+
+
+def _drop_edge(graph, u: int, v: int, shape: tuple[int, ...]) -> None:
+    through = graph.graph.setdefault("_through", {})
+    for q in graph.edges[u, v]["path"][1:-1]:
+        through.get(_node_id(q, shape), set()).difference_update({(u, v), (v, u)})
+    graph.remove_edge(u, v)
 
 
 def split_path(path: np.ndarray, indices) -> list[np.ndarray]:
@@ -95,21 +127,18 @@ def split_path(path: np.ndarray, indices) -> list[np.ndarray]:
 
 
 def _cuts(graph, path: np.ndarray, shape: tuple[int, ...], inside: Optional[np.ndarray], n: int) -> list[int]:
-    """``n`` interior indices of ``path`` to cut at, spread along it.
+    """``n`` interior indices of ``path`` to cut at (its interior holds no node), spread along it.
 
-    A cut pixel must not already be a node (otherwise the pieces would close a cycle that the
-    skeleton does not have); pixels outside junction clusters are preferred (a node inside a
-    cluster sits on pixels that other edges' in-cluster parts also use).
+    Preferred: pixels outside junction clusters, then cluster pixels no other edge runs
+    through; a cut on a pixel another edge uses would join the two edges there.
     """
-    interior = [i for i in range(1, len(path) - 1) if _node_id(path[i], shape) not in graph]
-    if inside is not None:
-        outside = [i for i in interior if not inside[tuple(path[i])]]
-        rest = [i for i in interior if inside[tuple(path[i])]]
-    else:
-        outside, rest = interior, []
-    pool = outside if len(outside) >= n else sorted(outside + rest)
-    if len(pool) < n:  # pragma: no cover - a thinned skeleton always leaves free pixels
-        pool = list(range(1, len(path) - 1))
+    through = graph.graph.get("_through", {})
+    interior = list(range(1, len(path) - 1))
+    free = [i for i in interior if not through.get(_node_id(path[i], shape))]
+    outside = [i for i in free if inside is None or not inside[tuple(path[i])]]
+    for pool in (outside, free, interior):
+        if len(pool) >= n:
+            break
     if n == 1:
         return [pool[len(pool) // 2]]
     first = len(pool) // 3
@@ -119,10 +148,17 @@ def _cuts(graph, path: np.ndarray, shape: tuple[int, ...], inside: Optional[np.n
 def _add_branch(graph, path: np.ndarray, shape: tuple[int, ...], inside: Optional[np.ndarray] = None) -> None:
     """Add a traced branch, splitting loops and parallel branches so the graph stays simple.
 
-    Each closed loop adds two new nodes and three edges, each second branch between the same
-    two nodes one new node and two edges, so the graph's cycle rank counts every loop once.
-    ``inside``: optional bool image of junction-cluster pixels, avoided as cut points.
+    A branch is first cut at every interior pixel that is already a node. Then each closed
+    loop adds two new nodes and three edges, each second branch between the same two nodes one
+    new node and two edges, and a branch with exactly the pixels of an existing edge nothing,
+    so the graph's cycle rank counts every loop once. ``inside``: optional bool image of
+    junction-cluster pixels, avoided as cut points.
     """
+    at_nodes = [i for i in range(1, len(path) - 1) if _node_id(path[i], shape) in graph]
+    if at_nodes:
+        for piece in split_path(path, at_nodes):
+            _add_branch(graph, piece, shape, inside)
+        return
     u, v = _node_id(path[0], shape), _node_id(path[-1], shape)
     if u == v:  # a closed loop (a ring, or a loop hanging from a junction): cut it in three
         if len(path) < 4:  # pragma: no cover - impossible for a thinned skeleton
@@ -133,13 +169,13 @@ def _add_branch(graph, path: np.ndarray, shape: tuple[int, ...], inside: Optiona
     if graph.has_edge(u, v):  # two branches between the same nodes: cut the longer one
         old = graph.edges[u, v]["path"]
         if len(old) == len(path) and (np.array_equal(old, path) or np.array_equal(old, path[::-1])):
-            return  # the same pixels twice (two loops reached through one in-cluster path): one edge
+            return  # the same pixels twice (in-cluster paths shared by two branches): one edge
+        if len(path) < 3 and len(old) < 3:  # pragma: no cover - the same adjacency twice
+            return
         if len(old) > len(path):
-            graph.remove_edge(u, v)
+            _drop_edge(graph, u, v, shape)
             _put_edge(graph, path, shape)
             path = old
-        if len(path) < 3:  # the same single adjacency twice: nothing to add
-            return
         for piece in split_path(path, _cuts(graph, path, shape, inside, 1)):
             _add_branch(graph, piece, shape, inside)
         return
@@ -216,6 +252,17 @@ def _trace_skan(skeleton: np.ndarray) -> list[np.ndarray]:
 BACKENDS = {"skan": _trace_skan, "pixel": _trace_pixel}
 
 
+def _inside(poly: np.ndarray, point: tuple[float, float]) -> bool:
+    """Even-odd test: is ``point`` inside the closed pixel polygon ``poly`` ``(k, 2)``? (A
+    background pixel's centre is never on a segment between two 8-adjacent pixel centres.)"""
+    r, c = point
+    inside = False
+    for (r0, c0), (r1, c1) in zip(poly[:-1], poly[1:]):
+        if (r0 > r) != (r1 > r) and c < c0 + (r - r0) * (c1 - c0) / (r1 - r0):
+            inside = not inside
+    return inside
+
+
 class _Clusters:
     """Junction clusters of a skeleton: labels, representative pixel and in-cluster paths."""
 
@@ -259,50 +306,72 @@ class _Clusters:
         graph = sparse.csr_array((np.concatenate(w), (np.concatenate(rows), np.concatenate(cols))), shape=(m, m))
         _, self.pred, _ = dijkstra(graph, directed=False, indices=self.rep, min_only=True, return_predecessors=True)
 
+    def _tree_path(self, i: int) -> list[int]:
+        """Indices (into ``coords``) of the in-cluster shortest-path tree from the node to ``i``."""
+        chain = [i]
+        while self.pred[chain[-1]] >= 0:
+            chain.append(int(self.pred[chain[-1]]))
+        return chain[::-1]
+
     def hole_loops(self, skeleton: np.ndarray) -> list[np.ndarray]:
         """2D: pixel paths that keep the holes whose whole boundary lies in one junction cluster.
 
-        Contracting a cluster to a node would delete such a hole (a loop smaller than the
-        intersection). For each one: the in-cluster path from the node pixel to the hole's
-        boundary pixel nearest to it, then a closed walk round the hole through its boundary
-        pixels (sorted by angle, consecutive ones joined by in-cluster shortest paths).
+        Contracting a cluster to its node would delete such a hole (a loop smaller than the
+        intersection). Every adjacency of two cluster pixels that is not in the in-cluster
+        shortest-path tree closes one cycle of the cluster (tree path, the adjacency, tree path
+        back); a set of these cycles that encloses the lost holes independently (GF(2) rank,
+        shortest cycles first) is added, each as the tree path from the node to the cycle's
+        apex plus the cycle itself. So each lost hole adds exactly one independent cycle and
+        no cycle without a hole is created.
         """
         if self.n == 0 or skeleton.ndim != 2:
             return []
         from scipy import ndimage
 
-        nx = _import("networkx")
         junction = self.labels > 0
         bg, _ = ndimage.label(np.pad(~skeleton, 1, constant_values=True))  # 4-connected
         bg = bg[1:-1, 1:-1]
         outside = set(np.unique(np.concatenate([bg[0], bg[-1], bg[:, 0], bg[:, -1]])).tolist()) | {0}
         near_branch = ndimage.binary_dilation(skeleton & ~junction, structure=np.ones((3, 3), bool))
-        lost = set(np.unique(bg[bg > 0]).tolist()) - outside - set(np.unique(bg[near_branch & (bg > 0)]).tolist())
-        paths = []
-        for h in sorted(lost):
-            hole = bg == h
-            ring = np.argwhere(ndimage.binary_dilation(hole, structure=np.ones((3, 3), bool)) & junction)
-            label = int(self.labels[tuple(ring[0])])
-            centre = np.argwhere(hole).mean(axis=0)
-            ring = ring[np.argsort(np.arctan2(ring[:, 0] - centre[0], ring[:, 1] - centre[1]), kind="stable")]
-            rep = self.node_pixel(label)
-            start = int(np.argmin(((ring - rep) ** 2).sum(axis=1)))
-            ring = np.roll(ring, -start, axis=0)
-            pix = [tuple(int(c) for c in q) for q in self.pixels(label)]
-            sub = nx.Graph()
-            sub.add_nodes_from(pix)
-            for i, q in enumerate(pix):
-                for r in pix[i + 1:]:
-                    if max(abs(q[0] - r[0]), abs(q[1] - r[1])) == 1:
-                        sub.add_edge(q, r, weight=float(np.hypot(q[0] - r[0], q[1] - r[1])))
-            walk = [tuple(int(c) for c in ring[0])]
-            for q in list(ring[1:]) + [ring[0]]:
-                step = nx.shortest_path(sub, walk[-1], tuple(int(c) for c in q), weight="weight")
-                walk.extend(step[1:])
-            approach = self.path_from_node(ring[0])
-            if len(approach) > 1:
-                paths.append(approach)
-            paths.append(np.asarray(walk, dtype=np.int64))
+        lost = sorted(set(np.unique(bg[bg > 0]).tolist()) - outside
+                      - set(np.unique(bg[near_branch & (bg > 0)]).tolist()))
+        by_cluster: dict[int, list[tuple[float, float]]] = {}
+        for h in lost:
+            hole = np.argwhere(bg == h)
+            around = ndimage.binary_dilation(bg == h, structure=np.ones((3, 3), bool)) & junction
+            label = int(self.labels[tuple(np.argwhere(around)[0])])
+            by_cluster.setdefault(label, []).append((float(hole[0][0]), float(hole[0][1])))
+        paths: list[np.ndarray] = []
+        for label, points in sorted(by_cluster.items()):
+            members = np.flatnonzero(self.labels[tuple(self.coords.T)] == label)
+            member_set = set(members.tolist())
+            chords = []
+            for i in members.tolist():
+                for off in ((0, 1), (1, -1), (1, 0), (1, 1)):
+                    j = int(self.index[tuple(self.coords[i] + 1 + np.asarray(off))])
+                    if j >= 0 and j in member_set and self.pred[i] != j and self.pred[j] != i:
+                        pi, pj = self._tree_path(i), self._tree_path(j)
+                        k = 0
+                        while k < min(len(pi), len(pj)) and pi[k] == pj[k]:
+                            k += 1
+                        cycle = pi[k - 1:] + pj[k - 1:][::-1]  # apex ... i, j ... apex
+                        chords.append((len(cycle), pi[:k], cycle))
+            chords.sort(key=lambda c: c[0])
+            basis: dict[int, int] = {}  # GF(2) elimination: leading bit -> vector
+            for _, approach, cycle in chords:
+                poly = self.coords[cycle]
+                vec = sum(1 << n for n, pt in enumerate(points) if _inside(poly, pt))
+                while vec:
+                    top = vec.bit_length() - 1
+                    if top not in basis:
+                        basis[top] = vec
+                        if len(approach) > 1:
+                            paths.append(self.coords[approach])
+                        paths.append(poly)
+                        break
+                    vec ^= basis[top]
+                if len(basis) == len(points):
+                    break
         return paths
 
     def label_of(self, coord: np.ndarray) -> int:
@@ -347,13 +416,18 @@ def _merge_clusters(paths: list[np.ndarray], clusters: _Clusters) -> list[np.nda
             j = i
             while j + 1 < k and not inside[j + 1]:
                 j += 1
-            parts = []
-            if i > 0:
-                parts.append(clusters.path_from_node(path[i - 1]))
-            parts.append(path[i:j + 1])
-            if j + 1 < k:
-                parts.append(clusters.path_from_node(path[j + 1])[::-1])
-            out.append(np.concatenate(parts, axis=0))
+            left = clusters.path_from_node(path[i - 1]) if i > 0 else path[:0]
+            right = clusters.path_from_node(path[j + 1]) if j + 1 < k else path[:0]
+            if len(left) and len(right) and clusters.label_of(left[0]) == clusters.label_of(right[0]):
+                # a loop back into the same cluster: the two in-cluster paths share a prefix from
+                # the node (to their apex); add that once, and the loop from the apex
+                n = 0
+                while n < min(len(left), len(right)) and np.array_equal(left[n], right[n]):
+                    n += 1
+                if n > 1:
+                    out.append(left[:n])
+                left, right = left[n - 1:], right[n - 1:]
+            out.append(np.concatenate([left, path[i:j + 1], right[::-1]], axis=0))
             i = j + 1
     return out
 
@@ -382,6 +456,7 @@ def _graph_of_thin(skeleton: np.ndarray, min_branch: float, backend: str):
         inside = clusters.labels > 0
         for path in _merge_clusters(BACKENDS[backend](rest), clusters) + clusters.hole_loops(skeleton):
             _add_branch(graph, path, shape, inside)
+    graph.graph.pop("_through", None)
     for node, coord in graph.nodes(data="coord"):
         graph.nodes[node]["pixels"] = cluster_pixels.get(node, np.asarray([coord], dtype=np.int64))
     if min_branch > 0:
