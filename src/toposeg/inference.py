@@ -13,6 +13,14 @@ the window is processed whole (the window is clipped to the image).
 
 Test-time augmentation (``flips``): the prediction is averaged over spatial flips of each window
 (flipped back before averaging); ``True`` = all 2^d combinations of the spatial axes.
+
+toposeg keeps this implementation rather than depending on MONAI (MONAI 1.6 needs torch >= 2.8,
+toposeg supports torch >= 2.1); ``tests/test_inference.py`` checks parity with
+``monai.inferers.sliding_window_inference``: the same window starts where MONAI's fixed stride
+divides ``size - window``, equal results with ``blend="constant"`` and with Gaussian weights
+above the floors; the two differ only in the Gaussian floor (MONAI clamps the product of the
+axis weights at 1e-3, toposeg each axis) and in window placement on other sizes (MONAI moves
+only the last window). See docs/evaluation.md.
 """
 
 from __future__ import annotations
