@@ -5,8 +5,10 @@ Definitions: docs/evaluation.md.
 
 from toposeg.metrics.accumulator import Evaluator, MetricAccumulator
 from toposeg.metrics.betti import betti_errors, betti_numbers, euler_characteristic
+from toposeg.metrics.betti_matching import betti_matching_error
 from toposeg.metrics.case import evaluate_case
 from toposeg.metrics.cldice import cldice
+from toposeg.metrics.local_betti import local_betti_error
 from toposeg.metrics.overlap import dice, iou, miou
 from toposeg.metrics.partition import are, partition_labels, voi
 from toposeg.metrics.postprocess import remove_small_objects
@@ -16,12 +18,14 @@ __all__ = [
     "MetricAccumulator",
     "are",
     "betti_errors",
+    "betti_matching_error",
     "betti_numbers",
     "cldice",
     "dice",
     "euler_characteristic",
     "evaluate_case",
     "iou",
+    "local_betti_error",
     "miou",
     "partition_labels",
     "remove_small_objects",
