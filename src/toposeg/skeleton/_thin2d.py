@@ -166,10 +166,13 @@ def _thin_sparse(x: torch.Tensor, changed: torch.Tensor | None = None) -> None:
     listed = torch.zeros(flat.shape, dtype=torch.bool, device=dev)
     touched = torch.zeros(flat.shape, dtype=torch.int64, device=dev)  # last pass that changed a neighbour
 
+    def take(src: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        return src.index_select(0, idx)  # much faster than src[idx] on the CPU
+
     def unique(idx: torch.Tensor) -> torch.Tensor:  # without sorting: one writer wins each position
         ids = torch.arange(idx.numel(), device=dev)
         owner[idx] = ids
-        return idx[owner[idx] == ids]
+        return idx[take(owner, idx) == ids]
 
     if changed is None:
         inner = x[:, 1:-1, 1:-1]
@@ -179,31 +182,32 @@ def _thin_sparse(x: torch.Tensor, changed: torch.Tensor | None = None) -> None:
         act = torch.nonzero(border.view(-1)).flatten()
     else:
         near = torch.cat([changed, (changed[:, None] + offs8).flatten()])
-        act = unique(near[flat[near] != 0])
+        act = unique(near[take(flat, near) != 0])
     listed[act] = True
-    passes = [(i, dr * wp + dc) for i, (_, _, (dr, dc)) in enumerate(DIRECTIONS)]
+    passes = [(table[i], dr * wp + dc) for i, (_, _, (dr, dc)) in enumerate(DIRECTIONS)]
     cycle = len(passes)
     t = empty_runs = 0
     while empty_runs < cycle and act.numel():
-        i, step = passes[t % cycle]
+        lut, step = passes[t % cycle]
         t += 1
-        p = act[(flat[act + step] == 0) & (flat[act] != 0)]
-        code = (flat[p[:, None] + offs8].to(torch.int64) * weights).sum(dim=1)
-        dead = p[table[i][code]]
+        p = act[(take(flat, act + step) == 0) & (take(flat, act) != 0)]
+        nb = take(flat, (p[:, None] + offs8).flatten()).view(-1, 8)
+        code = (nb.to(torch.int64) * weights).sum(dim=1)
+        dead = p[take(lut, code)]
         if dead.numel() == 0:
             empty_runs += 1
         else:
             empty_runs = 0
             flat[dead] = 0
             near = (dead[:, None] + offs8).flatten()
-            near = near[flat[near] != 0]
+            near = near[take(flat, near) != 0]
             touched[near] = t
-            new = unique(near[~listed[near]])
+            new = unique(near[~take(listed, near)])
             if new.numel():
                 listed[new] = True
                 act = torch.cat([act, new])
         if t % cycle == 0 and t > cycle:  # drop deleted pixels and those untouched for a cycle
-            keep = (flat[act] != 0) & (touched[act] > t - cycle)
+            keep = (take(flat, act) != 0) & (take(touched, act) > t - cycle)
             listed[act[~keep]] = False
             act = act[keep]
 
@@ -251,10 +255,11 @@ def _reroute(x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor | None:
     last = flat.numel() - 1
 
     def codes(idx: torch.Tensor) -> torch.Tensor:
-        return (flat[idx[:, None] + offs8].to(torch.int64) * weights).sum(dim=1)
+        nb = flat.index_select(0, (idx[:, None] + offs8).flatten()).view(-1, 8)
+        return (nb.to(torch.int64) * weights).sum(dim=1)
 
     def fg(idx: torch.Tensor) -> torch.Tensor:
-        return flat[idx.clamp(0, last)] != 0
+        return flat.index_select(0, idx.clamp(0, last).flatten()).view(idx.shape) != 0
 
     moves = []
     for (qr, qc), (nr, nc) in MOVES:
