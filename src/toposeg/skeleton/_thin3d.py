@@ -166,7 +166,7 @@ def is_simple(nb: torch.Tensor) -> torch.Tensor:
     """
     k = _consts(nb.device)
     nbl = nb.to(torch.int64)
-    one_bg = _background_table(nb.device)[(nbl * k["w18"]).sum(dim=1)]
+    one_bg = _background_table(nb.device).index_select(0, (nbl * k["w18"]).sum(dim=1))
     code = (nbl * k["w27"]).sum(dim=1)
     chi = (((code[:, None] & k["masks"]) != 0).to(torch.int64) * k["signs"]).sum(dim=1)
     return one_bg & (chi == 1)
@@ -212,6 +212,10 @@ def thin3d_torch(mask: torch.Tensor) -> torch.Tensor:
     # crop to the foreground's bounding box, zero frame of one voxel: identical result
     x = F.pad(src[(slice(None), *box)].to(torch.uint8), (1, 1, 1, 1, 1, 1)).contiguous()
     flat = x.view(-1)
+
+    def take(idx: torch.Tensor) -> torch.Tensor:
+        return flat.index_select(0, idx)  # much faster than flat[idx] on the CPU
+
     dev = x.device
     _, pd, ph, pw = x.shape
     sz, sy = ph * pw, pw
@@ -232,9 +236,9 @@ def thin3d_torch(mask: torch.Tensor) -> torch.Tensor:
             step = dz * sz + dy * sy + dx
             # candidates, decided on the image at the start of the direction: border voxels of
             # this direction that are simple and not curve end points (Lee's candidate list)
-            cand = (flat[pos] != 0) & (flat[pos + step] == 0)
+            cand = (take(pos) != 0) & (take(pos + step) == 0)
             idx = torch.nonzero(cand).flatten()
-            nb = flat[pos[idx, None] + offs] != 0
+            nb = take((pos.index_select(0, idx)[:, None] + offs).flatten()).view(-1, len(_N26)) != 0
             cand[idx] = (nb.sum(dim=1) != 1) & is_simple(nb)
             changed = False  # has this direction deleted anything yet?
             for f in range(8):
@@ -247,14 +251,14 @@ def thin3d_torch(mask: torch.Tensor) -> torch.Tensor:
                 if changed:
                     # re-check on the current image (earlier subfields changed it); a subfield
                     # holds no two 26-adjacent voxels, so parallel = sequential deletion
-                    p = p[is_simple(flat[p[:, None] + offs] != 0)]
+                    p = p[is_simple(take((p[:, None] + offs).flatten()).view(-1, len(_N26)) != 0)]
                 if p.numel():
                     flat[p] = 0
                     removed += int(p.numel())
                     changed = True
         if removed == 0:
             break
-        alive = flat[pos] != 0
+        alive = take(pos) != 0
         pos, field = pos[alive], field[alive]
     inner = x[:, 1:-1, 1:-1, 1:-1].bool()
     out.view(n * c, d, h, w)[(slice(None), *box)] = inner
