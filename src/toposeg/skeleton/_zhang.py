@@ -99,13 +99,14 @@ def zhang_torch(mask: torch.Tensor) -> torch.Tensor:
             near = (torch.cat(recent)[:, None] + offs).flatten()
             if t == 1:  # not yet examined by the second sub-iteration
                 near = torch.cat([fg, near])
-            near = near[flat[near] != 0]
+            near = near[flat.index_select(0, near) != 0]
             # de-duplicate without sorting: one writer wins each position
             ids = torch.arange(near.numel(), device=dev)
             owner[near] = ids
-            cand = near[owner[near] == ids]
-        code = (flat[cand[:, None] + offs].to(torch.int64) * weights).sum(dim=1)
-        deleted = cand[table[t % 2][code]]
+            cand = near[owner.index_select(0, near) == ids]
+        nb = flat.index_select(0, (cand[:, None] + offs).flatten()).view(-1, len(_OFFSETS))
+        code = (nb.to(torch.int64) * weights).sum(dim=1)
+        deleted = cand[table[t % 2].index_select(0, code)]
         flat[deleted] = 0
         recent = [*recent[-1:], deleted]
         empty_runs = empty_runs + 1 if deleted.numel() == 0 else 0
