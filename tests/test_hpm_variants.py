@@ -399,3 +399,20 @@ def test_gradient_share_empty_hard_set_and_bad_inputs():
     frozen = torch.nn.Conv2d(1, 1, 1).requires_grad_(False)
     with pytest.raises(ValueError, match="has no trainable parameters"):
         gradient_share(frozen, out.sum(), out.sum())
+
+
+def test_gap_filter_2d_table_path_equals_the_per_run_rule():
+    """The 2D single-pixel lookup table and the per-run rule agree on random masks."""
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        pred = rng.random((20, 23)) < 0.5
+        missed = (rng.random((20, 23)) < 0.3) & ~pred
+        got = _gap(missed, pred)
+        runs = label(np.pad(missed, 1), connectivity=2)
+        pp = np.pad(pred, 1)
+        ref = np.zeros_like(pp)
+        for k in range(1, runs.max() + 1):
+            r = runs == k
+            if mining._run_is_gap(r, pp, 8, 4):
+                ref |= r
+        np.testing.assert_array_equal(got, ref[1:-1, 1:-1])
