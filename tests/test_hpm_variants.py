@@ -416,3 +416,14 @@ def test_gap_filter_2d_table_path_equals_the_per_run_rule():
             if mining._run_is_gap(r, pp, 8, 4):
                 ref |= r
         np.testing.assert_array_equal(got, ref[1:-1, 1:-1])
+
+
+def test_bce_with_softmax_uses_the_foreground_probability():
+    # two channels, softmax: p1 = e^x1 / (e^x0 + e^x1); hard set on channel 1 only
+    x = torch.tensor([[[[0.0, 2.0]], [[1.0, -1.0]]]], dtype=torch.float64)  # (1, 2, 1, 2)
+    y = torch.tensor([[[[0, 1]], [[1, 0]]]], dtype=torch.bool)
+    hard = torch.tensor([[[[1, 1]]]], dtype=torch.bool)  # foreground channel only
+    p1 = [math.exp(1) / (1 + math.exp(1)), math.exp(-1) / (math.exp(2) + math.exp(-1))]
+    expected = (-math.log(p1[0]) - math.log(1 - p1[1])) / 2
+    got = hpm_term(x, y, hard=hard, activation="softmax", hard_loss="bce")
+    torch.testing.assert_close(got, torch.tensor(expected, dtype=torch.float64), rtol=0, atol=1e-12)
