@@ -61,7 +61,7 @@ def test_every_shipped_config_loads():
         ("model.params.feature=[8, 16]", r"model.params: unknown parameter\(s\) \['feature'\] for model 'unet'"),
         ("name=pretrain", r"name: expected a non-empty folder name .*, got 'pretrain'"),
         ("name=a/b", r"name: expected a non-empty folder name"),
-        ("method.loss=shpn", r"method.loss: unknown loss 'shpn'; valid: \['bce_dice', 'cldice', 'phpm', 'shpm', 'skeleton_recall', 'thpm'\]"),
+        ("method.loss=shpn", r"method.loss: unknown loss 'shpn'; valid: \['bce_dice', 'cldice', 'phpm', 'shpm', 'shpm_plus', 'skeleton_recall', 'thpm'\]"),
         ("method.params.lamda=0.5", r"method.params: unknown parameter\(s\) \['lamda'\] for loss 'shpm'; valid: \[.*'lam'"),
     ],
 )
