@@ -9,15 +9,16 @@ Every compared method is ``BCE + Dice`` (both at weight 1) plus its own term; ``
 from toposeg.losses.bce_dice import BCEDiceLoss, bce_dice_loss
 from toposeg.losses.cldice import CLDiceLoss, cldice_loss, soft_cldice, soft_skeleton, topology_precision_sensitivity
 from toposeg.losses.hpm import (
-    HPMLoss, HPMTerm, PHPMLoss, SHPMLoss, THPMLoss, hard_pixel_mse, hpm_loss, hpm_term, phpm_loss, shpm_loss,
-    thpm_loss,
+    HPMLoss, HPMTerm, PHPMLoss, SHPMLoss, SHPMPlusLoss, THPMLoss, gradient_share, hard_pixel_mse, hard_pixel_term,
+    hpm_loss, hpm_stats, hpm_term, phpm_loss, shpm_loss, shpm_plus_loss, thpm_loss,
 )
 from toposeg.losses.registry import LOSSES, build_loss
 from toposeg.losses.skeleton_recall import SkeletonRecallLoss, skeleton_recall_loss, tubed_skeleton
 
 __all__ = [
-    "BCEDiceLoss", "CLDiceLoss", "HPMLoss", "HPMTerm", "LOSSES", "PHPMLoss", "SHPMLoss", "SkeletonRecallLoss", "THPMLoss",
-    "bce_dice_loss", "build_loss", "cldice_loss", "hard_pixel_mse", "hpm_loss", "hpm_term", "phpm_loss", "shpm_loss",
+    "BCEDiceLoss", "CLDiceLoss", "HPMLoss", "HPMTerm", "LOSSES", "PHPMLoss", "SHPMLoss", "SHPMPlusLoss", "SkeletonRecallLoss",
+    "THPMLoss", "bce_dice_loss", "build_loss", "cldice_loss", "gradient_share", "hard_pixel_mse", "hard_pixel_term",
+    "hpm_loss", "hpm_stats", "hpm_term", "phpm_loss", "shpm_loss", "shpm_plus_loss",
     "skeleton_recall_loss", "soft_cldice", "soft_skeleton", "thpm_loss", "topology_precision_sensitivity",
     "tubed_skeleton",
 ]
