@@ -11,8 +11,9 @@ Ignore label (``"ignore"`` in ``dataset.json`` labels): a voxel under it is unla
 ground truth of each class is *completed with the prediction* there (``gt_c := pred_c``).
 Ignored voxels are then never errors, and -- unlike setting them to background -- they do not
 cut a structure of the ground truth in two or remove its loops; the prediction itself is
-never modified. (nnU-Net's own Dice evaluation simply leaves these voxels out; for overlap
-metrics both rules agree.)
+never modified. nnU-Net's own Dice instead leaves ignored voxels out; the two differ for
+overlap metrics only where the prediction is foreground under the ignore label (here those
+voxels count as true positives).
 """
 
 from __future__ import annotations
