@@ -439,3 +439,34 @@ def test_smooth_structures_equal_brute_force():
         for conn, closed in [(None, True), ({2: 4, 3: 6}[len(shape)], False)]:
             got = as_errors(betti_matching_error(p, g, connectivity=conn), len(shape))
             assert got == reference_matching(p, g, closed), (p.astype(int), g.astype(int))
+
+
+# ------------------------------------------------------------------ evaluate_case integration
+
+
+def test_evaluate_case_reports_betti_matching_and_local_betti():
+    from toposeg.metrics import evaluate_case
+    from toposeg.metrics import betti_matching_error as exported_bm
+    from toposeg.metrics import local_betti_error as exported_local
+
+    assert exported_bm is betti_matching_error and exported_local is local_betti_error
+    gt = ring((64, 64), top=10, left=10, size=14)
+    pred = ring((64, 64), top=10, left=40, size=14)
+    timings = {}
+    r = evaluate_case(pred, gt, timings=timings)
+    assert r["betti1_error"] == 0.0
+    assert {k: r[k] for k in betti_matching_error(pred, gt)} == betti_matching_error(pred, gt)
+    assert r["betti_matching_error_1"] == 2.0
+    assert {k: r[k] for k in local_betti_error(pred, gt)} == local_betti_error(pred, gt)
+    assert {"betti_matching", "local_betti"} <= set(timings)
+    assert "betti_matching_error" not in evaluate_case(pred, gt, betti_matching=False)
+    small = evaluate_case(pred, gt, local_window=16)
+    assert small["local_betti1_error"] == local_betti_error(pred, gt, window=16)["local_betti1_error"]
+    # 3D: on by default for 26/6; off for 6/26 (exact loop matching is slow) unless asked for
+    vol = np.zeros((6, 12, 12), bool)
+    vol[1:5, 2:10, 2:10] = True
+    vol[2:4, 4:8, 4:8] = False
+    r3 = evaluate_case(vol, np.roll(vol, 1, axis=2))
+    assert r3["betti_matching_error"] == 0.0 and "betti_matching_error_2" in r3
+    assert "betti_matching_error" not in evaluate_case(vol, vol, connectivity=6)
+    assert evaluate_case(vol, vol, connectivity=6, betti_matching=True)["betti_matching_error"] == 0.0
