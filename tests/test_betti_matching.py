@@ -470,3 +470,15 @@ def test_evaluate_case_reports_betti_matching_and_local_betti():
     assert r3["betti_matching_error"] == 0.0 and "betti_matching_error_2" in r3
     assert "betti_matching_error" not in evaluate_case(vol, vol, connectivity=6)
     assert evaluate_case(vol, vol, connectivity=6, betti_matching=True)["betti_matching_error"] == 0.0
+
+
+def test_empty_full_and_tiny_masks_equal_brute_force():
+    for shape in [(1, 1), (1, 5), (5, 5), (1, 1, 1), (2, 3, 4)]:
+        z, o = np.zeros(shape, bool), np.ones(shape, bool)
+        for a, b in [(z, z), (o, o), (z, o), (o, z)]:
+            for conn, closed in [(None, True), ({2: 4, 3: 6}[len(shape)], False)]:
+                got = as_errors(betti_matching_error(a, b, connectivity=conn), len(shape))
+                assert got == reference_matching(a, b, closed)
+                assert local_betti_error(a, b, connectivity=conn)["local_betti_error"] == (0.0 if a is b else 1.0)
+    # one full mask vs empty: exactly one unmatched component
+    assert betti_matching_error(np.ones((3, 3), bool), np.zeros((3, 3), bool))["betti_matching_error"] == 1.0
