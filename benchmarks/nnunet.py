@@ -7,7 +7,9 @@ pre-fetched batches go through ``trainer.train_step`` (forward, nnU-Net's Dice +
 supervision + the topology term, backward, SGD step). Trainers are timed round-robin in one
 process with a rotating order (load changes on a shared machine hit all of them), after
 warm-up rounds; reported: the median seconds per iteration and the median over rounds of the
-ratio to ``nnUNetTrainer`` in the same round. The ground-truth skeletons (SHPM, Skeleton
+ratio to ``nnUNetTrainer`` in the same round; the term's forward time is also taken inside
+every timed step ("term in training") and, once more, alone on the plain network's output after
+the rounds. The ground-truth skeletons (SHPM, Skeleton
 Recall) are computed on the fly in the loss, every iteration. Data loading and augmentation
 (identical for all trainers, in background workers in real training) are not timed.
 
@@ -80,6 +82,19 @@ def main(argv=None) -> int:
 
     names = list(trainers)
     times: dict[str, list[float]] = {k: [] for k in names}
+    # time the term inside each training step too (forward only; its backward is in the step time)
+    term_calls: dict[str, list[float]] = {k: [] for k in names[1:]}
+
+    def timed(key, forward):
+        def wrapper(*a, **kw):
+            t0 = time.perf_counter()
+            out = forward(*a, **kw)
+            term_calls[key].append(time.perf_counter() - t0)
+            return out
+        return wrapper
+
+    for key in names[1:]:
+        trainers[key].loss.term.forward = timed(key, trainers[key].loss.term.forward)
     for r, batch in enumerate(batches):
         order = names[r % len(names):] + names[: r % len(names)]
         for key in order:
@@ -88,8 +103,11 @@ def main(argv=None) -> int:
             dt = time.perf_counter() - t0
             if r >= args.warmup:
                 times[key].append(dt)
+            elif key in term_calls:
+                term_calls[key].clear()
         print(f"round {r + 1}/{len(batches)}: " + ", ".join(f"{k[13:] or 'plain'} {times[k][-1]:.2f}s"
                                                              for k in names if times[k]), flush=True)
+    in_training_ms = {k: 1000 * statistics.median(v) for k, v in term_calls.items() if v}
     # the term alone (forward, no gradient) on the full-resolution output of the plain network
     plain = trainers["nnUNetTrainer"]
     with torch.no_grad():
@@ -98,6 +116,7 @@ def main(argv=None) -> int:
     term_ms = {}
     for key in names[1:]:
         term = trainers[key].loss.term
+        term.forward = type(term).forward.__get__(term)  # unwrapped
         for _ in range(args.warmup):
             term(out0, target0)
         samples = []
@@ -112,12 +131,15 @@ def main(argv=None) -> int:
         med = statistics.median(times[key])
         paired = statistics.median(a / b for a, b in zip(times[key], base))
         ms = term_ms.get(key)
-        share = None if ms is None else ms / 1000 / statistics.median(base)
+        tr = in_training_ms.get(key)
+        share = None if tr is None else tr / 1000 / statistics.median(base)
         rows.append({"trainer": key, "s_per_iter": med, "ratio_paired": paired,
-                     "ratio_of_medians": med / statistics.median(base), "term_ms": ms,
-                     "term_share_of_plain_step": share, "times": times[key]})
+                     "ratio_of_medians": med / statistics.median(base), "term_ms_in_training": tr,
+                     "term_share_of_plain_step": share, "term_ms_alone_trained_plain_output": ms,
+                     "times": times[key]})
         print(f"{key:30s} {med:8.3f} s/iter  {paired:5.2f}x (paired)  {med / statistics.median(base):5.2f}x"
-              + ("" if ms is None else f"  term {ms:7.1f} ms = {100 * share:5.1f}% of a plain step"))
+              + ("" if tr is None else f"  term in training {tr:7.1f} ms = {100 * share:5.1f}% of a plain step,"
+                 f" alone {ms:6.1f} ms"))
     payload = {
         "benchmark": "nnunet trainers, seconds per train_step",
         "command": "python benchmarks/nnunet.py " + " ".join(argv if argv is not None else sys.argv[1:]),
