@@ -20,6 +20,11 @@ class StepBatches:
     """``batches(step)`` -> ``{"image": (B, C, *P), "label": (B, 1, *P)}`` from a seeded
     :class:`~toposeg.data.patches.PatchDataset`, ``B = batch_size`` samples for this rank.
 
+    With a dataset built with ``skeleton=True`` the batch also holds ``"target_skeleton"``
+    ``(B, 1, *P)`` bool: each sample's crop of its whole-image ground-truth skeleton, under the
+    same crop and augmentation as its label (``run_stage`` passes it to the loss as
+    ``target_skeleton=``). Without it the batch holds only image and label.
+
     Raises:
         ValueError: a dataset without an int seed, ``batch_size < 1``, ``world_size < 1`` or
             ``rank`` outside ``[0, world_size)``.
@@ -42,4 +47,7 @@ class StepBatches:
 
     def __call__(self, step: int) -> dict[str, torch.Tensor]:
         samples = [self.dataset[i] for i in self.indices(step)]
-        return {key: torch.stack([s[key] for s in samples]) for key in ("image", "label")}
+        batch = {key: torch.stack([s[key] for s in samples]) for key in ("image", "label")}
+        if self.dataset.skeleton:
+            batch["target_skeleton"] = torch.stack([s["skeleton"] for s in samples])
+        return batch

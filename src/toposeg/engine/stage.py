@@ -5,6 +5,13 @@ exactly the batches an uninterrupted run would have seen. ``last.pt`` holds mode
 scheduler, RNG states, step, best validation score and history; it is written atomically every
 ``checkpoint_every`` steps, on Ctrl-C, and at the end. ``best.pt`` holds the best model by the
 validation metric, ``final.pt`` the model after the last step (its presence marks the stage done).
+
+HPM losses (``thpm``, ``phpm``, ``shpm``, ``shpm_plus``: any :class:`toposeg.losses.HPMLoss`)
+add telemetry to the ``log.jsonl`` entry of every validation step (key ``"hpm"``, see
+:func:`hpm_telemetry`); it is computed from that step's own training batch and forward pass
+before the update, without touching gradients or random states, so training is unchanged.
+A batch that carries ``"target_skeleton"`` (``StepBatches`` of a dataset built with
+``skeleton=True``) passes it to the loss as ``target_skeleton=``.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import math
 import os
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -51,6 +59,7 @@ class StageSpec:
     model_params: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)  # the stage's identity: a folder of another config is refused
     inference: Optional[dict] = None            # checkpoint "inference" settings (checkpoint.inference_settings)
+    telemetry: bool = True                      # HPM losses: hard-set telemetry at validation steps (hpm_telemetry)
 
 
 _SHOWN = ("dice", "cldice", "betti0_error", "betti1_error", "voi", "are")
@@ -101,6 +110,47 @@ def _describe_diff(old: dict, new: dict, limit: int = 8) -> str:
 
     shown = "; ".join(f"{k}: {get(old, k)!r} there, {get(new, k)!r} now" for k in keys[:limit])
     return shown + (f"; and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+#: losses that accept ``target_skeleton=`` as a *skeleton* (Skeleton Recall's is a tube: refused)
+SKELETON_LOSSES = ("SHPMLoss", "SHPMPlusLoss")
+
+
+def hpm_telemetry(model: nn.Module, loss_fn: Any, logits: torch.Tensor, label: torch.Tensor,
+                  target_skeleton: Optional[torch.Tensor] = None) -> Optional[dict[str, float]]:
+    """Hard-set telemetry of one training batch for an HPM loss; ``None`` for any other loss.
+
+    Mines exactly as ``loss_fn`` does (its miner, threshold, activation, miner options,
+    ``hard_loss``, ``normalize`` and the given ``target_skeleton``) on ``logits`` (the batch's
+    forward pass, ``(N, C, *S)``) against ``label``:
+
+    * ``hard_pos``, ``hard_neg``, ``hard``, ``hard_fraction``, ``hpm_term``: from
+      :func:`toposeg.losses.hpm_stats` (pixel counts over the whole batch; ``hpm_term`` is the
+      *unweighted* term ``L_HPM``);
+    * ``lam``: the loss's weight ``λ``;
+    * ``grad_share``: :func:`toposeg.losses.gradient_share` of ``λ·L_HPM`` against BCE + Dice,
+      ``||∇θ λ L_HPM|| / ||∇θ (BCE + Dice)||``, i.e. the term's share in the actual update
+      (divide by ``lam`` for the unweighted ratio). 0.0 when the hard set is empty.
+
+    Uses ``torch.autograd.grad`` with ``retain_graph=True`` (``.grad`` fields untouched, no
+    random numbers drawn), so a later ``backward`` of the loss is unaffected.
+    """
+    from toposeg.losses.bce_dice import bce_dice_loss
+    from toposeg.losses.hpm import HPMLoss, gradient_share, hpm_stats, hpm_term
+
+    if not isinstance(loss_fn, HPMLoss):
+        return None
+    kw = dict(miner=loss_fn.miner, threshold=loss_fn.threshold, activation=loss_fn.activation,
+              target_skeleton=target_skeleton, miner_options=dict(loss_fn.miner_options) or None,
+              hard_loss=loss_fn.hard_loss, normalize=loss_fn.normalize)
+    with warnings.catch_warnings():  # the loss itself already warned about these inputs
+        warnings.simplefilter("ignore", UserWarning)
+        stats = hpm_stats(logits.detach(), label, **kw)
+        term = hpm_term(logits, label, reduction="mean", **kw)
+        base = bce_dice_loss(logits, label, activation=loss_fn.activation, smooth=loss_fn.smooth)
+    lam = float(loss_fn.lam)
+    share = gradient_share(unwrap(model), base, lam * term)
+    return {**stats, "lam": lam, "grad_share": share}
 
 
 def _better(a: float, b: Optional[float], higher: bool) -> bool:
@@ -197,11 +247,20 @@ def run_stage(
             step = state["step"]
             batch = batch_at(step)
             image, label = batch["image"].to(device), batch["label"].to(device)
+            skel = batch.get("target_skeleton")
+            extra_args = {} if skel is None else {"target_skeleton": skel.to(device)}
+            if extra_args and type(loss_fn).__name__ not in SKELETON_LOSSES:
+                raise ValueError(f"{spec.name}: the batch carries target_skeleton but loss "
+                                 f"{type(loss_fn).__name__} does not take a skeleton (only {list(SKELETON_LOSSES)})")
+            is_val_step = validate is not None and bool(spec.val_every) and (
+                (step + 1) % spec.val_every == 0 or step + 1 == spec.steps)
             optimizer.zero_grad(set_to_none=True)
             ctx = torch.autocast("cuda", dtype=_AMP[spec.amp]) if use_cuda_amp else contextlib.nullcontext()
             with ctx:
                 logits = model(image)
-            loss = loss_fn(logits.float(), label)
+            loss = loss_fn(logits.float(), label, **extra_args)
+            telemetry = (hpm_telemetry(model, loss_fn, logits.float(), label, extra_args.get("target_skeleton"))
+                         if is_val_step and spec.telemetry else None)
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise FloatingPointError(
@@ -223,7 +282,9 @@ def run_stage(
             entry: dict[str, Any] = {"step": step + 1, "loss": value, "lr": optimizer.param_groups[0]["lr"]}
             bar.update(1)
             bar.set_postfix(loss=f"{value:.4f}")
-            if validate is not None and spec.val_every and (state["step"] % spec.val_every == 0 or state["step"] == spec.steps):
+            if telemetry is not None:
+                entry["hpm"] = telemetry
+            if is_val_step:
                 metrics = validate(model)
                 score = float(metrics[spec.select_metric])
                 entry["val"] = metrics

@@ -25,7 +25,10 @@ def curve_panels(history: Sequence[dict[str, Any]]) -> list[tuple[str, list[Seri
     First the training loss (raw and a moving average of ``len // 20`` steps), then one panel per
     :data:`FAMILIES` entry that has at least one validation metric in ``history``. Metrics of no
     family (raw Betti numbers, Euler characteristics, precision/recall parts) are not drawn;
-    they stay in ``log.jsonl``.
+    they stay in ``log.jsonl``. When entries carry HPM telemetry (key ``"hpm"``, written by
+    :func:`toposeg.engine.stage.hpm_telemetry` at validation steps), two more panels: the hard-set
+    sizes ``hard_pos`` / ``hard_neg`` (pixels per training batch) and ``grad_share`` (gradient
+    norm of ``λ·L_HPM`` over that of BCE + Dice).
     """
     panels: list[tuple[str, list[Series]]] = []
     steps = np.array([h["step"] for h in history], dtype=float)
@@ -44,6 +47,15 @@ def curve_panels(history: Sequence[dict[str, Any]]) -> list[tuple[str, list[Seri
                   for n in names if any(n in h["val"] for h in val)]
         if family:
             panels.append((f"validation: {title}", family))
+    tele = [h for h in history if isinstance(h.get("hpm"), dict)]
+    if tele:
+        tsteps = np.array([h["step"] for h in tele], dtype=float)
+
+        def values(key: str) -> np.ndarray:
+            return np.array([np.nan if h["hpm"].get(key) is None else float(h["hpm"][key]) for h in tele])
+
+        panels.append(("HPM: hard pixels per batch", [(k, tsteps, values(k)) for k in ("hard_pos", "hard_neg")]))
+        panels.append(("HPM: gradient share λ·HPM / (BCE+Dice)", [("grad_share", tsteps, values("grad_share"))]))
     return panels
 
 
@@ -58,7 +70,8 @@ def training_curves(history: Sequence[dict[str, Any]], path: Union[str, Path], *
             if label == "loss":
                 ax.plot(x, y, alpha=0.35, lw=0.8, label=label)
             else:
-                ax.plot(x, y, lw=1.5, label=label, marker="o" if name.startswith("validation") else None, ms=3)
+                marker = "o" if name.startswith(("validation", "HPM")) else None
+                ax.plot(x, y, lw=1.5, label=label, marker=marker, ms=3)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)

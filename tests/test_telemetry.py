@@ -1,0 +1,132 @@
+"""HPM telemetry at validation steps (log.jsonl key "hpm", curves.png panels) and the
+ground-truth skeleton of a training patch (train.target_skeleton "patch" | "crop")."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from toposeg.data.case import Case
+from toposeg.data.patches import PatchDataset
+from toposeg.engine.batches import StepBatches
+from toposeg.engine.stage import StageSpec, hpm_telemetry, run_stage
+from toposeg.engine.trainer import seed_everything
+from toposeg.losses import build_loss
+from toposeg.models import build_model
+
+PARAMS = {"spatial_dims": 2, "in_channels": 1, "out_channels": 1, "features": [4, 8]}
+KEYS = {"hard_pos", "hard_neg", "hard", "hard_fraction", "hpm_term", "lam", "grad_share"}
+
+
+def _cases():
+    rng = np.random.default_rng(0)
+    cases = []
+    for i in range(2):
+        lab = np.zeros((48, 48), bool)
+        lab[10:14, 5:40] = True
+        lab[5:40, 20 + i:24 + i] = True
+        lab[30:33, 2:46] = True
+        img = (lab + rng.normal(0, 0.5, lab.shape)).astype(np.float32)[None]
+        cases.append(Case(id=f"c{i}", image=img, label=lab))
+    return cases
+
+
+def _batches(skeleton=False, seed=3):
+    return StepBatches(PatchDataset(_cases(), 32, samples_per_epoch=16, seed=seed, skeleton=skeleton), 2)
+
+
+def _model():
+    seed_everything(0)
+    return build_model("unet", **PARAMS)
+
+
+def _run(tmp_path, loss, steps=6, batches=None, **kw):
+    model = _model()
+    spec = StageSpec(name="s", steps=steps, lr=0.01, val_every=3, progress=False, **kw)
+    run_stage(model, loss, batches or _batches(), spec, tmp_path, validate=lambda m: {"dice": 0.5},
+              log=lambda s: None)
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    return model, log
+
+
+def _weights(model):
+    return torch.cat([p.detach().flatten() for p in model.state_dict().values()])
+
+
+def test_hpm_keys_at_validation_steps_only_and_curves_written(tmp_path):
+    _, log = _run(tmp_path / "shpm", build_loss("shpm"))
+    assert [e["step"] for e in log if "hpm" in e] == [3, 6] == [e["step"] for e in log if "val" in e]
+    for e in log:
+        if "hpm" in e:
+            t = e["hpm"]
+            assert set(t) == KEYS
+            assert t["hard_pos"] + t["hard_neg"] == t["hard"]
+            assert t["hard_fraction"] == pytest.approx(t["hard"] / (2 * 32 * 32))
+            assert t["lam"] == 0.5 and t["grad_share"] >= 0.0
+    assert (tmp_path / "shpm" / "curves.png").stat().st_size > 0
+    _, log = _run(tmp_path / "bce", build_loss("bce_dice"))
+    assert not any("hpm" in e for e in log)
+    assert (tmp_path / "bce" / "curves.png").stat().st_size > 0
+
+
+def test_curve_panels_gain_telemetry_only_when_present():
+    from toposeg.reports.curves import curve_panels
+
+    plain = [{"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.9, "val": {"dice": 0.5}}]
+    assert not any(t.startswith("HPM") for t, _ in curve_panels(plain))
+    tele = plain + [{"step": 3, "loss": 0.8, "val": {"dice": 0.6},
+                     "hpm": {"hard_pos": 7.0, "hard_neg": 2.0, "grad_share": 0.25}}]
+    panels = dict(curve_panels(tele))
+    counts = {label: y.tolist() for label, _, y in panels["HPM: hard pixels per batch"]}
+    assert counts == {"hard_pos": [7.0], "hard_neg": [2.0]}
+    ((label, x, y),) = panels["HPM: gradient share λ·HPM / (BCE+Dice)"]
+    assert (label, x.tolist(), y.tolist()) == ("grad_share", [3.0], [0.25])
+
+
+def test_telemetry_matches_an_independent_computation(tmp_path):
+    """THPM at step 3 (weights after 2 steps, batch of step index 2): counts by numpy from the
+    definition H = (p > t) XOR y, gradient norms by two separate ``backward`` passes."""
+    loss = build_loss("thpm", lam=0.7)
+    _, log = _run(tmp_path / "a", loss, steps=3)
+    logged = log[2]["hpm"]
+    model2, _ = _run(tmp_path / "b", loss, steps=2)  # training is deterministic: weights before step 3
+    batch = _batches()(2)
+    model2.train()
+    logits = model2(batch["image"])
+    p = torch.sigmoid(logits).detach().numpy()
+    y = batch["label"].numpy() > 0.5
+    pred = p > 0.6
+    assert logged["hard_pos"] == float((y & ~pred).sum())
+    assert logged["hard_neg"] == float((pred & ~y).sum())
+    hard = pred ^ y
+    assert logged["hpm_term"] == pytest.approx(float(((p - y) ** 2)[hard].mean()), rel=1e-5)
+
+    def grad_norm(value):
+        model2.zero_grad()
+        value.backward(retain_graph=True)
+        return float(torch.sqrt(sum((q.grad.double() ** 2).sum() for q in model2.parameters() if q.grad is not None)))
+
+    prob = torch.sigmoid(logits)
+    yt = batch["label"]
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, yt)
+    dice = 1 - ((2 * (prob * yt).sum((1, 2, 3)) + 1) / (prob.sum((1, 2, 3)) + yt.sum((1, 2, 3)) + 1)).mean()
+    term = ((prob - yt) ** 2 * torch.from_numpy(hard)).sum() / hard.sum()
+    expected = grad_norm(0.7 * term) / grad_norm(bce + dice)
+    assert logged["grad_share"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_telemetry_does_not_change_training(tmp_path):
+    a, log_a = _run(tmp_path / "on", build_loss("shpm"))
+    b, log_b = _run(tmp_path / "off", build_loss("shpm"), telemetry=False)
+    assert torch.equal(_weights(a), _weights(b))
+    assert [e["loss"] for e in log_a] == [e["loss"] for e in log_b]
+    assert not any("hpm" in e for e in log_b)
+
+
+def test_hpm_telemetry_is_none_for_other_losses():
+    model = _model()
+    x = torch.randn(1, 1, 16, 16)
+    y = (x > 0).float()
+    assert hpm_telemetry(model, build_loss("bce_dice"), model(x), y) is None
+    assert hpm_telemetry(model, build_loss("cldice"), model(x), y) is None
