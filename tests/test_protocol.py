@@ -49,17 +49,18 @@ def test_cv_end_to_end_and_resume(tmp_path, capsys):
     args = ["cv", str(configs / "*.yaml"), "--out", str(out), "--folds", "0-1", "--no-progress"]
     assert main(args) == 0
     table = (out / "table1.md").read_text()
-    assert "| Method | Dice ↑ | mIoU ↑ | VOI ↓ | ARE ↓ | β0 error ↓ | β1 error ↓ |" in table
+    assert ("| Method | Dice ↑ | mIoU ↑ | VOI ↓ | ARE ↓ | β0 error ↓ | β1 error ↓ | Betti matching error ↓ "
+            "| local Betti error ↓ |") in table
     assert "| shpm |" in table and "| unet |" in table
     summary = json.loads((out / "table1.json").read_text())
-    assert summary["folds"] == [0, 1] and summary["summary"]["shpm"]["dice"]["n"] == 2
+    assert summary["folds"] == [0, 1] and summary["seeds"] == [0] and summary["summary"]["shpm"]["dice"]["n"] == 2
     assert (out / "fig5.png").is_file() and (out / "per_case.csv").is_file()
     splits = json.loads((out / "splits.json").read_text())
     for fold in splits["folds"]:  # validation never overlaps the test split
         assert not set(fold["val"]) & set(fold["test"])
     # one pre-training per fold, shared by both methods
-    assert sorted(p.name for p in (out / "fold0").iterdir()) == ["pretrain", "shpm", "unet"]
-    resolved = load_config(out / "fold0" / "shpm" / "config.yaml")
+    assert sorted(p.name for p in (out / "seed0" / "fold0").iterdir()) == ["pretrain", "shpm", "unet"]
+    resolved = load_config(out / "seed0" / "fold0" / "shpm" / "config.yaml")
     assert resolved.method.loss == "shpm" and resolved.train.finetune.steps == 4
     capsys.readouterr()
     assert main(args) == 0  # everything finished: skipped
@@ -71,7 +72,7 @@ def test_train_single_fold_and_errors(tmp_path, capsys):
     out = tmp_path / "runs"
     assert main(["train", str(configs / "shpm.yaml"), "--out", str(out), "--fold", "1", "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    method_dir = out / "fold1" / "shpm"
+    method_dir = out / "seed0" / "fold1" / "shpm"
     assert f"writing to {method_dir}" in printed  # says where it writes
     assert "step 2/4 validation betti1_error=" in printed and "step 4/4 validation" in printed  # scores as it goes
     assert (method_dir / "test_summary.json").is_file() and (method_dir / "curves.png").is_file()
@@ -83,7 +84,7 @@ def test_train_single_fold_and_errors(tmp_path, capsys):
         case = next(c for c in cases if c.id == splits["folds"][1]["test"][0])
         assert preds[case.id].dtype == bool and preds[case.id].shape == case.label.shape
     # the shared pre-training folder documents itself like a method folder
-    pre = out / "fold1" / "pretrain"
+    pre = out / "seed0" / "fold1" / "pretrain"
     assert json.loads((pre / "run.json").read_text())["format_version"] == 2
     assert yaml.safe_load((pre / "config.yaml").read_text())["train"]["pretrain"]["steps"] == 3
     assert json.loads((method_dir / "run.json").read_text())["format_version"] == 2
@@ -137,7 +138,7 @@ def test_preflight_runs_before_any_training(tmp_path, capsys):
                  "--set", "model.params.in_channels=3"]) == 2
     err = capsys.readouterr().err
     assert "preflight: train case" in err and "the model takes 3 channel(s) of 2D images" in err
-    assert not (out / "fold0" / "pretrain" / "log.jsonl").exists() and not list(out.rglob("*.pt"))
+    assert not (out / "seed0" / "fold0" / "pretrain" / "log.jsonl").exists() and not list(out.rglob("*.pt"))
 
 
 def test_cv_preflights_every_config_before_training_any(tmp_path, capsys):
@@ -181,7 +182,7 @@ def test_print_config_shows_the_resolved_config(capsys):
 def test_old_run_folder_is_refused(tmp_path, capsys):
     configs = _configs(tmp_path)
     out = tmp_path / "runs"
-    old = out / "fold0" / "shpm"
+    old = out / "seed0" / "fold0" / "shpm"
     old.mkdir(parents=True)
     (old / "run.json").write_text(json.dumps({"fold": 0, "seed": 0, "world_size": 1}))  # toposeg 0.1
     (old / "test_summary.json").write_text("{}")
@@ -283,7 +284,7 @@ def test_torchrun_cv_two_configs_and_resume(tmp_path, monkeypatch):
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("shpm", "unet"):
-        folder = out / "fold0" / name
+        folder = out / "seed0" / "fold0" / name
         assert json.loads((folder / "test_summary.json").read_text())["finetune"]["steps"] == 4
         run = json.loads((folder / "run.json").read_text())
         assert run["world_size"] == 2 and run["global_batch_size"] == 4 and run["format_version"] == 2
@@ -291,7 +292,7 @@ def test_torchrun_cv_two_configs_and_resume(tmp_path, monkeypatch):
     assert (out / "table1.md").is_file()
 
     # a crash of the shpm fine-tuning after logging step 4, its last checkpoint at step 2
-    folder = out / "fold0" / "shpm"
+    folder = out / "seed0" / "fold0" / "shpm"
     payload = torch.load(folder / "last.pt", weights_only=True)
     payload["extra"]["state"]["step"] = 2
     payload["extra"]["state"]["history"] = payload["extra"]["state"]["history"][:2]

@@ -5,17 +5,24 @@ from __future__ import annotations
 import argparse
 
 from toposeg.commands._common import add_experiment_flags, resolve_device
+from toposeg.commands.train import seed_flag
 
-HELP = ("Run the k-fold protocol for every config matching CONFIG_GLOB (finished folds are skipped), "
-        "then write table1.md/.csv/.json, per_case.csv and fig5.png. "
-        "Example: toposeg cv 'configs/isbi2012_quick/*.yaml' --data-root DATA --out runs/isbi2012_quick")
+HELP = ("Run the k-fold protocol for every config matching CONFIG_GLOB and every --seed (finished "
+        "(seed, fold, method) runs are reused; folders OUT/seed{S}/fold{K}/{method}), then write "
+        "table1.md/.csv/.json (final and validation-selected checkpoints, raw and paper protocol), "
+        "paired.md/.json/.png (per-case differences to the baseline), per_case.csv and fig5.png. "
+        "Example: toposeg cv 'configs/isbi2012_quick/*.yaml' --data-root DATA --out runs/isbi2012_quick --seed 0-2")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("configs", metavar="CONFIG_GLOB",
                         help="quoted glob of config files, e.g. 'configs/isbi2012_quick/*.yaml'")
     add_experiment_flags(parser)
+    seed_flag(parser)
     parser.add_argument("--folds", default="0-4", help="folds to run, e.g. 0-4 or 0,2")
+    parser.add_argument("--baseline", default=None, metavar="NAME",
+                        help="config name the paired differences compare with (default: the config whose "
+                             "method.loss is bce_dice)")
     parser.add_argument("--methods", default=None,
                         help="comma-separated config names or losses to keep, e.g. unet,shpm "
                              "(a name that matches no config is an error)")
@@ -28,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from toposeg.commands.train import load_configs
     from toposeg.engine.distributed import distributed_session
     from toposeg.engine.experiments import parse_folds, run_cv, select_methods
+    from toposeg.engine.protocol import parse_seeds
 
     paths = sorted(glob.glob(args.configs))
     if not paths:
@@ -36,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if args.methods is not None:
         configs = select_methods(configs, args.methods)
     folds = parse_folds(args.folds)
+    seeds = parse_seeds(args.seed)
     with distributed_session(resolve_device(args.device)) as device:
-        run_cv(configs, data_root=args.data_root, out=Path(args.out), folds=folds,
-               seed=args.seed, device=device, progress=not args.no_progress, resume=args.resume)
+        run_cv(configs, data_root=args.data_root, out=Path(args.out), folds=folds, seed=seeds,
+               device=device, progress=not args.no_progress, resume=args.resume, baseline=args.baseline)
     return 0

@@ -218,6 +218,8 @@ def run(args: argparse.Namespace) -> int:
     columns = ["dice", "miou", "voi", "are", "betti0_error", "betti1_error"]
     columns += ["betti2_error"] if nd == 3 else []
     columns += ["cldice"] + (["apls"] if args.graph else [])
+    # Betti matching (off by default for 3D with 6-connectivity) and local Betti error, when computed
+    columns += [m for m in ("betti_matching_error", "local_betti_error") if m in results[name]]
     table = markdown_table(results, columns)
     n_valid = {m: results[name][m]["n_valid"] for m in columns}
     undefined = {m: len(pairs) - v for m, v in n_valid.items() if v < len(pairs)}

@@ -7,14 +7,26 @@ import argparse
 from toposeg.commands._common import add_experiment_flags, resolve_device
 
 HELP = ("Check the config, data, model and loss (preflight), pre-train a U-Net with BCE+Dice (shared per "
-        "fold), fine-tune it with the config's loss, select the checkpoint on the validation split and "
-        "evaluate it on the test split. Prints where it writes and the validation scores as it goes. "
+        "seed and fold), fine-tune it with the config's loss, select a checkpoint on the validation split and "
+        "evaluate the final and the selected checkpoint on the test split (OUT/seed{S}/fold{K}/{name}). Prints where it writes and the validation scores as it goes. "
         "Resumable; launch with torchrun for multi-GPU/multi-node (data.batch_size is per process).")
+
+
+SEED_HELP = ("seed(s): one (3), a list (0,1,2) or a range (0-2); each seed changes the network "
+             "initialisation and the patch sampling, not the fold split; runs go to OUT/seed{S}/fold{K}/")
+
+
+def seed_flag(parser: argparse.ArgumentParser) -> None:
+    """Make the shared ``--seed`` flag (an int) accept a list or a range (parsed by
+    :func:`toposeg.engine.protocol.parse_seeds`)."""
+    action = next(a for a in parser._actions if a.dest == "seed")
+    action.type, action.default, action.help, action.metavar = str, "0", SEED_HELP, "SEEDS"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="YAML config (see configs/)")
     add_experiment_flags(parser)
+    seed_flag(parser)
     parser.add_argument("--fold", type=int, default=0, help="cross-validation fold")
     parser.add_argument("--print-config", action="store_true",
                         help="print the resolved config (file, its bases, --set overrides, defaults) and exit")
@@ -38,9 +50,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from toposeg.engine.distributed import distributed_session
-    from toposeg.engine.protocol import run_fold
+    from toposeg.engine.protocol import parse_seeds, run_fold
 
     cfg = load_configs([args.config], args.set)[0]
+    seeds = parse_seeds(args.seed)
     if args.print_config:
         import yaml
 
@@ -49,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
         return 0
     with distributed_session(resolve_device(args.device)) as device:
-        run_fold(cfg, data_root=args.data_root, out=Path(args.out), fold=args.fold, seed=args.seed,
-                 device=device, progress=not args.no_progress, resume=args.resume)
+        for seed in seeds:
+            run_fold(cfg, data_root=args.data_root, out=Path(args.out), fold=args.fold, seed=seed,
+                     device=device, progress=not args.no_progress, resume=args.resume)
     return 0

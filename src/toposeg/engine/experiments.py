@@ -1,11 +1,12 @@
-"""Cross-validation experiments: run every (config, fold), then write Table 1 and Fig. 5."""
+"""Cross-validation experiments: run every (config, seed, fold), then write Table 1, the paired
+differences to the baseline and Fig. 5."""
 
 from __future__ import annotations
 
 import csv
 import json
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -13,7 +14,15 @@ from toposeg.config import Config
 from toposeg.reports.serialize import dumps, nan_if_none, write_rows
 from toposeg.reports.tables import markdown_table
 
-TABLE1_METRICS = ("dice", "miou", "voi", "are", "betti0_error", "betti1_error")
+TABLE1_METRICS = ("dice", "miou", "voi", "are", "betti0_error", "betti1_error", "betti_matching_error",
+                  "local_betti_error")
+#: the Table 1 blocks, headline first: (checkpoint, scoring, title)
+BLOCKS = (
+    ("final", "raw", "final checkpoint (equal budget), raw"),
+    ("selected", "raw", "checkpoint selected on validation, raw"),
+    ("final", "paper", "final checkpoint (equal budget), {paper}"),
+    ("selected", "paper", "checkpoint selected on validation, {paper}"),
+)
 
 
 def parse_folds(text: str) -> list[int]:
@@ -30,47 +39,165 @@ def parse_folds(text: str) -> list[int]:
     return sorted(set(folds))
 
 
-def collect(out: Path, names: Sequence[str], folds: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
-    """``test_summary.json`` of each method and fold found under ``out``."""
+def collect(out: Path, names: Sequence[str], folds: Sequence[int], seeds: Sequence[int] = (0,)
+            ) -> dict[str, list[dict[str, Any]]]:
+    """``test_summary.json`` of each method, seed and fold found under ``out`` (``seed{s}/fold{k}/{name}``)."""
+    from toposeg.engine.protocol import run_dir
+
     found: dict[str, list[dict[str, Any]]] = {}
     for name in names:
-        for k in folds:
-            path = out / f"fold{k}" / name / "test_summary.json"
-            if path.is_file():
-                found.setdefault(name, []).append(json.loads(path.read_text()))
+        for s in seeds:
+            for k in folds:
+                path = run_dir(out, s, k) / name / "test_summary.json"
+                if path.is_file():
+                    found.setdefault(name, []).append(json.loads(path.read_text()))
     return found
 
 
-def table1(found: dict[str, list[dict[str, Any]]], metrics: Sequence[str] = TABLE1_METRICS) -> dict[str, Any]:
-    """Per method: mean ± std over folds of the per-fold means (the paper's Table 1)."""
+def _scores(run: dict[str, Any], checkpoint: str, scoring: str) -> Optional[dict[str, Any]]:
+    """``{"mean", "per_case"}`` of one run for a checkpoint and scoring (None when not computed)."""
+    if "checkpoints" not in run:  # a summary of toposeg < 0.3: the selected checkpoint, raw
+        return {"mean": run["mean"], "per_case": run["per_case"]} if (checkpoint, scoring) == ("selected", "raw") else None
+    return run["checkpoints"].get(checkpoint, {}).get(scoring)
+
+
+def table1(found: dict[str, list[dict[str, Any]]], metrics: Sequence[str] = TABLE1_METRICS, *,
+           checkpoint: str = "final", scoring: str = "raw") -> dict[str, Any]:
+    """Per method: mean ± std over the runs (seeds × folds) of the per-run test means (the
+    paper's Table 1, one (seed, fold) run per row), for one checkpoint and scoring. Methods
+    without scores of that kind are left out."""
     from toposeg.metrics import MetricAccumulator
 
     summary = {}
     for name, runs in found.items():
-        acc = MetricAccumulator()  # one row per fold: NaN-aware mean/std over folds
+        acc = MetricAccumulator()  # one row per (seed, fold): NaN-aware mean/std over runs
         for r in runs:
-            acc.update({m: nan_if_none(r["mean"].get(m)) for m in metrics}, case_id=f"fold{r['fold']}")
-        stats = acc.compute()
-        summary[name] = {m: stats[m] for m in metrics}
+            sc = _scores(r, checkpoint, scoring)
+            if sc is not None:
+                acc.update({m: nan_if_none(sc["mean"].get(m)) for m in metrics},
+                           case_id=f"seed{r.get('seed', 0)}/fold{r['fold']}")
+        if len(acc):
+            stats = acc.compute()
+            summary[name] = {m: stats[m] for m in metrics}
     return summary
 
 
-def write_table1(out: Path, found: dict[str, list[dict[str, Any]]], *, title: str = "") -> Path:
-    summary = table1(found)
+def paired_rows(found: dict[str, list[dict[str, Any]]], *, checkpoint: str = "final", scoring: str = "raw"
+                ) -> list[dict[str, Any]]:
+    """Per-case rows for :func:`toposeg.reports.paired.paired_comparison`: ``method``, ``case``
+    (``fold{k}/{case id}``, unique over folds), ``seed``, ``fold`` and the metrics."""
+    rows = []
+    for name, runs in found.items():
+        for r in runs:
+            sc = _scores(r, checkpoint, scoring)
+            for row in (sc or {}).get("per_case", []):
+                rows.append({"method": name, "case": f"fold{r['fold']}/{row['case_id']}", "seed": r.get("seed", 0),
+                             "fold": r["fold"], **{k: v for k, v in row.items() if k != "case_id"}})
+    return rows
+
+
+def find_baseline(configs: Sequence[Config], name: Optional[str] = None) -> Optional[str]:
+    """The baseline of the paired comparison: ``name`` (a config name) if given, else the one
+    config whose ``method.loss`` is ``bce_dice``; None when there is none.
+
+    Raises:
+        ValueError: ``name`` matches no config, or several configs use ``bce_dice`` (pass ``--baseline``).
+    """
+    names = [c.name for c in configs]
+    if name is not None:
+        if name not in names:
+            raise ValueError(f"--baseline {name!r} is not one of the configs {names}")
+        return name
+    plain = [c.name for c in configs if c.method.loss == "bce_dice"]
+    if len(plain) > 1:
+        raise ValueError(f"several configs fine-tune with bce_dice ({plain}): pass --baseline NAME")
+    return plain[0] if plain else None
+
+
+def _block_title(title: str, paper: str) -> str:
+    return title.format(paper=paper)
+
+
+def write_table1(out: Path, found: dict[str, list[dict[str, Any]]], *, title: str = "",
+                 baseline: Optional[str] = None, figure: bool = True) -> Path:
+    """Write ``table1.md/.json/.csv``, ``per_case.csv``, ``paired.md/.json`` and ``paired.png``.
+
+    Four blocks of Table 1 (:data:`BLOCKS`): the final (equal-budget) checkpoint raw -- the
+    headline --, the checkpoint selected on validation raw, and both by the paper protocol (2D
+    only; absent blocks say why). Each block: mean ± std over seeds × folds of the per-run test
+    means and, with a ``baseline``, the paired per-case difference of every Table 1 metric to it
+    (95 % bootstrap CI, Wilcoxon p; each case averaged over seeds first).
+    """
+    from toposeg.engine.protocol import PAPER_3D_NOTE, PAPER_LABEL
+    from toposeg.reports.paired import paired_comparison, paired_figure, paired_markdown
+
     folds = sorted({r["fold"] for runs in found.values() for r in runs})
-    md = markdown_table(summary, TABLE1_METRICS)
+    seeds = sorted({r.get("seed", 0) for runs in found.values() for r in runs})
     header = title or "Table 1"
-    (out / "table1.md").write_text(
-        f"# {header}\n\nMean ± std over folds {folds} of the per-fold test means "
-        f"(whole images, no post-processing; validation split carved from the training folds).\n\n{md}")
-    (out / "table1.json").write_text(dumps({"folds": folds, "summary": summary}, indent=1))
+    parts = [f"# {header}\n\nMean ± std over {len(seeds)} seed(s) {seeds} × {len(folds)} fold(s) {folds} of the "
+             "per-(seed, fold) test means (whole images; validation split carved from the training folds; "
+             "the fold split is the same for every seed). Headline: the final checkpoint (equal budget: every "
+             "method the same number of steps), scored raw (no post-processing).\n"]
+    paired_md = [f"# Paired differences to {baseline}\n\nPer test case (all folds; each case's value averaged "
+                 "over seeds first): method − baseline, mean with 95 % percentile-bootstrap CI and two-sided "
+                 "Wilcoxon signed-rank p, n = cases. Negative is better for every metric marked ↓.\n"] if baseline else []
+    blocks: dict[str, Any] = {}
+    headline_paired = None
+    for checkpoint, scoring, block_title in BLOCKS:
+        label = _block_title(block_title, PAPER_LABEL)
+        key = f"{checkpoint}/{scoring}"
+        summary = table1(found, checkpoint=checkpoint, scoring=scoring)
+        if not summary:
+            note = PAPER_3D_NOTE if scoring == "paper" else "no scores"
+            blocks[key] = {"title": label, "summary": {}, "note": note}
+            parts.append(f"## {label}\n\n{note}.\n")
+            continue
+        n_runs = {name: sum(_scores(r, checkpoint, scoring) is not None for r in found[name]) for name in summary}
+        block: dict[str, Any] = {"title": label, "summary": summary, "n_runs": n_runs}
+        parts.append(f"## {label}\n\n{markdown_table(summary, TABLE1_METRICS)}")
+        if baseline is not None and baseline in summary:
+            rows = paired_rows(found, checkpoint=checkpoint, scoring=scoring)
+            paired = paired_comparison(rows, baseline=baseline, metrics=TABLE1_METRICS)
+            block["paired"] = paired
+            md = paired_markdown(paired, TABLE1_METRICS, baseline=baseline)
+            parts.append(f"Paired per-case difference to {baseline} (95 % bootstrap CI, Wilcoxon p):\n\n{md}")
+            paired_md.append(f"## {label}\n\n{md}")
+            if key == "final/raw":
+                headline_paired = paired
+        elif baseline is not None:
+            parts.append(f"No paired comparison: the baseline {baseline!r} has no scores here.\n")
+        blocks[key] = block
+    if baseline is None:
+        parts.append("No paired comparison: no baseline (no config fine-tunes with bce_dice; pass --baseline NAME).\n")
+    (out / "table1.md").write_text("\n".join(parts))
+    headline = blocks["final/raw"].get("summary", {})
+    (out / "table1.json").write_text(dumps({"seeds": seeds, "folds": folds, "metrics": list(TABLE1_METRICS),
+                                            "headline": "final/raw", "baseline": baseline, "summary": headline,
+                                            "blocks": blocks}, indent=1))
     with (out / "table1.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["method", *[f"{m}_{s}" for m in TABLE1_METRICS for s in ("mean", "std")], "n_folds"])
-        for name, per in summary.items():
-            w.writerow([name, *[f"{per[m][s]:.6g}" for m in TABLE1_METRICS for s in ("mean", "std")], len(found[name])])
+        w.writerow(["checkpoint", "scoring", "method", *[f"{m}_{s}" for m in TABLE1_METRICS for s in ("mean", "std")],
+                    "n_runs"])
+        for checkpoint, scoring, _ in BLOCKS:
+            block = blocks[f"{checkpoint}/{scoring}"]
+            for name, per in block["summary"].items():
+                w.writerow([checkpoint, scoring, name,
+                            *[f"{per[m][s]:.6g}" for m in TABLE1_METRICS for s in ("mean", "std")],
+                            block["n_runs"][name]])
     write_rows(out / "per_case.csv",
-               [{"method": n, "fold": r["fold"], **row} for n, runs in found.items() for r in runs for row in r["per_case"]])
+               [{"method": n, "seed": r.get("seed", 0), "fold": r["fold"], "checkpoint": checkpoint,
+                 "scoring": scoring, **row}
+                for checkpoint, scoring, _ in BLOCKS for n, runs in found.items() for r in runs
+                for row in ((_scores(r, checkpoint, scoring) or {}).get("per_case", []))])
+    if baseline is not None:
+        (out / "paired.md").write_text("\n".join(paired_md))
+        (out / "paired.json").write_text(dumps({"baseline": baseline, "metrics": list(TABLE1_METRICS),
+                                                "seeds": seeds, "folds": folds, "confidence": 0.95,
+                                                "blocks": {k: {"title": b["title"], "paired": b.get("paired")}
+                                                           for k, b in blocks.items()}}, indent=1))
+        if figure and headline_paired:
+            paired_figure(out / "paired.png", headline_paired, TABLE1_METRICS, baseline=baseline,
+                          title=f"Final checkpoint, raw: per-case difference to {baseline} (mean, 95 % bootstrap CI)")
     return out / "table1.md"
 
 
@@ -91,13 +218,21 @@ def select_methods(configs: Sequence[Config], methods: str) -> list[Config]:
     return [c for c in configs if c.name in wanted or c.method.loss in wanted]
 
 
-def run_cv(configs: Sequence[Config], *, data_root: Optional[str], out: Path, folds: Sequence[int], seed: int,
-           device: str, progress: bool = True, resume: bool = False, log: Callable[[str], None] = print) -> Path:
-    """Run every config on every fold (finished ones are skipped), then write the tables and
-    figure (rank 0 only under torchrun). Every config is checked before the first fold runs."""
-    from toposeg.config import validate
-    from toposeg.engine.protocol import _distributed, run_fold
+def run_cv(configs: Sequence[Config], *, data_root: Optional[str], out: Path, folds: Sequence[int],
+           seed: Union[int, Sequence[int]] = 0, device: str = "cpu", progress: bool = True, resume: bool = False,
+           baseline: Optional[str] = None, log: Callable[[str], None] = print) -> Path:
+    """Run every config on every seed and fold (finished runs are reused), then write the tables
+    and figures (rank 0 only under torchrun). Every config is checked before the first run.
 
+    ``seed``: one seed or a list (``seed{s}/`` folders; the fold split is the same for all).
+    ``baseline``: the config name the paired differences compare with (default: the config
+    whose loss is ``bce_dice``, see :func:`find_baseline`)."""
+    from toposeg.config import validate
+    from toposeg.engine.protocol import _distributed, check_layout, run_fold
+
+    seeds = [seed] if isinstance(seed, int) else list(seed)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise ValueError(f"seeds must be non-negative ints, got {seed!r}")
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
         raise ValueError(f"config names must be unique (they name the run folders), got {names}")
@@ -107,28 +242,37 @@ def run_cv(configs: Sequence[Config], *, data_root: Optional[str], out: Path, fo
         if bad:
             raise ValueError(f"--folds {bad} out of range for {cfg.name!r} (data.folds={cfg.data.folds}: "
                              f"folds 0-{cfg.data.folds - 1})")
+    rules = sorted({c.train.select_metric for c in configs})
+    if len(rules) > 1:
+        raise ValueError(f"train.select_metric differs between the configs ({', '.join(f'{c.name}: {c.train.select_metric}' for c in configs)}); "
+                         "the checkpoint-selection rule must be the same for every method of a comparison")
+    base = find_baseline(configs, baseline)
+    check_layout(out)
     for cfg in configs:  # data, model and loss of every config checked before any training
-        run_fold(cfg, data_root=data_root, out=out, fold=folds[0], seed=seed, device=device, progress=progress,
+        run_fold(cfg, data_root=data_root, out=out, fold=folds[0], seed=seeds[0], device=device, progress=progress,
                  resume=resume, log=log, preflight_only=True)
-    for k in folds:
-        for cfg in configs:
-            run_fold(cfg, data_root=data_root, out=out, fold=k, seed=seed, device=device, progress=progress,
-                     resume=resume, log=log)
+    for s in seeds:
+        for k in folds:
+            for cfg in configs:
+                run_fold(cfg, data_root=data_root, out=out, fold=k, seed=s, device=device, progress=progress,
+                         resume=resume, log=log)
     if _distributed()[0] != 0:  # only rank 0 writes the tables and the figure
         return out / "table1.md"
-    found = collect(out, names, folds)
-    path = write_table1(out, found, title=f"Table 1: {configs[0].data.kind}")
-    _figure5(out, configs, folds[0], data_root)
+    found = collect(out, names, folds, seeds)
+    path = write_table1(out, found, title=f"Table 1: {configs[0].data.kind}", baseline=base)
+    _figure5(out, configs, folds[0], data_root, seeds[0])
     log("\n" + path.read_text())
-    log(f"wrote {path}, table1.csv, table1.json, per_case.csv and fig5.png in {out}")
+    log(f"wrote {path}, table1.csv, table1.json, per_case.csv, fig5.png"
+        + (", paired.md, paired.json and paired.png" if base else "") + f" in {out}")
     return path
 
 
-def _figure5(out: Path, configs: Sequence[Config], fold: int, data_root: Optional[str]) -> None:
-    """Image, ground truth and each method's prediction for the first test cases of ``fold``."""
+def _figure5(out: Path, configs: Sequence[Config], fold: int, data_root: Optional[str], seed: int = 0) -> None:
+    """Image, ground truth and each method's prediction (final checkpoint) for the first test
+    cases of ``fold`` of ``seed``."""
     from toposeg.data import open_dataset
     from toposeg.data.splits import read_splits, select
-    from toposeg.engine.protocol import PREDICTIONS
+    from toposeg.engine.protocol import PREDICTIONS, run_dir
     from toposeg.reports.comparison import comparison_figure
 
     cfg = configs[0]
@@ -140,7 +284,7 @@ def _figure5(out: Path, configs: Sequence[Config], fold: int, data_root: Optiona
         return
     preds = {}
     for c in configs:
-        path = out / f"fold{fold}" / c.name / PREDICTIONS
+        path = run_dir(out, seed, fold) / c.name / PREDICTIONS
         if not path.is_file():
             return
         with np.load(path) as stored:

@@ -17,6 +17,17 @@ METRICS: dict[str, tuple[str, bool]] = {
     "betti1_error": ("β1 error ↓", False),
     "betti2_error": ("β2 error ↓", False),
     "apls": ("APLS ↑", True),
+    "betti_matching_error": ("Betti matching error ↓", False),
+    "local_betti_error": ("local Betti error ↓", False),
+    # the error decomposition (toposeg.metrics.component_errors): counts per case
+    "spurious_components": ("spurious comp. ↓", False),
+    "missing_components": ("missing comp. ↓", False),
+    "split_components": ("split comp. ↓", False),
+    "merged_components": ("merged comp. ↓", False),
+    "spurious_holes": ("spurious holes ↓", False),
+    "missing_holes": ("missing holes ↓", False),
+    "split_holes": ("split holes ↓", False),
+    "merged_holes": ("merged holes ↓", False),
 }
 
 Summary = Mapping[str, Mapping[str, float]]  # metric -> {"mean", "std", "n_valid"}
