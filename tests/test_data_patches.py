@@ -261,3 +261,60 @@ def test_bad_arguments():
     mixed = PatchDataset([case, Case(id="v", image=np.zeros((1, 4, 4, 4), np.float32), label=np.zeros((4, 4, 4), bool))], 16)
     with pytest.raises(ValueError, match="case 'v' is 3D but the dataset is 2D"):
         mixed[1]
+
+
+def _coordinate_case():
+    """A case whose image holds each pixel's flat index: a patch's image says where each of its
+    pixels came from, whatever crop, flip or rotation was drawn."""
+    label = np.zeros((48, 48), bool)
+    label[8:16, 2:46] = True      # a thick bar crossing most of the image
+    label[4:44, 20:27] = True
+    label[30:34, 0:48] = True     # touches the image border
+    index = np.arange(label.size, dtype=np.float32).reshape(1, *label.shape)
+    return Case(id="coords", image=index, label=label)
+
+
+@pytest.mark.parametrize("method", ["thin", "zhang"])
+def test_target_skeleton_crop_follows_crop_and_augmentation(method):
+    """train.target_skeleton 'crop': the batch's skeleton is the crop of skeletonize(whole label),
+    flipped / rotated like the label; the sample's image and label are those of skeleton=False."""
+    from toposeg.engine.batches import StepBatches, skeleton_dataset_options
+    from toposeg.losses import build_loss
+    from toposeg.skeleton import skeletonize
+
+    case = _coordinate_case()
+    whole = np.asarray(skeletonize(case.label, method=method), dtype=bool)
+    aug = Augment(flip=0.5, rot90=0.5, intensity=0.0, noise=0.0)
+    opts = skeleton_dataset_options("crop", build_loss("shpm", method=method))
+    assert opts == {"skeleton": True, "skeleton_method": method, "skeleton_backend": "auto"}
+    kw = dict(samples_per_epoch=24, seed=5, augment=aug, normalization="none", fg_prob=0.5)
+    crop = StepBatches(PatchDataset([case], 24, **kw, **opts), 4)
+    plain = StepBatches(PatchDataset([case], 24, **kw), 4)
+    seen = set()
+    for step in range(6):
+        b, p = crop(step), plain(step)
+        assert set(p) == {"image", "label"} and set(b) == {"image", "label", "target_skeleton"}
+        assert torch.equal(b["image"], p["image"]) and torch.equal(b["label"], p["label"])
+        assert b["target_skeleton"].dtype == torch.bool and b["target_skeleton"].shape == b["label"].shape
+        idx = b["image"][:, 0].numpy().astype(np.int64)           # (B, 24, 24) flat whole-image indices
+        np.testing.assert_array_equal(b["label"][:, 0].numpy() > 0, case.label.ravel()[idx])
+        np.testing.assert_array_equal(b["target_skeleton"][:, 0].numpy(), whole.ravel()[idx])
+        for i in range(idx.shape[0]):   # which transform was drawn: identity, a flip, a rotation
+            rows = idx[i] // 48
+            seen.add((bool(rows[0, 0] > rows[-1, 0]), bool(rows[0, 0] == rows[0, -1])))
+    assert len(seen) >= 3  # the check covered flipped and rotated patches, not only the identity
+
+
+def test_patch_skeleton_differs_from_the_crop_at_the_patch_border():
+    """The hypothesis behind 'crop': the skeleton of a patch that cuts a thick bar stops short
+    of the patch edge, the crop of the whole-image skeleton runs to it."""
+    from toposeg.skeleton import skeletonize
+
+    label = np.zeros((40, 40), bool)
+    label[15:24, :] = True         # a 9-px bar across the whole image
+    whole = np.asarray(skeletonize(label), dtype=bool)
+    patch = label[:, 10:30]
+    own = np.asarray(skeletonize(patch), dtype=bool)
+    crop = whole[:, 10:30]
+    assert crop[:, 0].any() and crop[:, -1].any()   # the bar's skeleton crosses the patch
+    assert not np.array_equal(own, crop)

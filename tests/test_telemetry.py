@@ -130,3 +130,82 @@ def test_hpm_telemetry_is_none_for_other_losses():
     y = (x > 0).float()
     assert hpm_telemetry(model, build_loss("bce_dice"), model(x), y) is None
     assert hpm_telemetry(model, build_loss("cldice"), model(x), y) is None
+
+
+# ------------------------------------------------------------ train.target_skeleton: patch | crop
+
+def _crop_batches(loss, seed=3):
+    from toposeg.engine.batches import skeleton_dataset_options
+
+    ds = PatchDataset(_cases(), 32, samples_per_epoch=16, seed=seed, **skeleton_dataset_options("crop", loss))
+    return StepBatches(ds, 2)
+
+
+def test_crop_skeleton_reaches_the_loss_and_patch_passes_none(tmp_path):
+    from toposeg.losses.hpm import SHPMLoss
+
+    class Spy(SHPMLoss):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def forward(self, input, target, mask=None, target_skeleton=None):
+            self.seen.append(None if target_skeleton is None else target_skeleton.clone())
+            return super().forward(input, target, mask=mask, target_skeleton=target_skeleton)
+
+    spy = Spy()
+    batches = _crop_batches(spy)
+    _, log = _run(tmp_path / "crop", spy, steps=3, batches=batches)
+    assert len(spy.seen) == 3 and all(torch.equal(s, batches(i)["target_skeleton"]) for i, s in enumerate(spy.seen))
+    assert set(log[2]["hpm"]) == KEYS
+    spy.seen.clear()
+    _run(tmp_path / "patch", spy, steps=3)
+    assert spy.seen == [None, None, None]
+
+
+def test_patch_default_trains_exactly_as_before(tmp_path):
+    """'patch' (the default) is the loss recomputing the skeleton of each patch: the same weights
+    as a hand-written loop calling shpm_loss(logits, label) without target_skeleton."""
+    from toposeg.losses import shpm_loss
+
+    model, _ = _run(tmp_path, build_loss("shpm"), steps=3)
+    ref = _model()
+    opt = torch.optim.SGD(ref.parameters(), lr=0.01, momentum=0.9)  # toposeg's "sgd"
+    batches = _batches()
+    for step in range(3):
+        b = batches(step)
+        opt.zero_grad()
+        shpm_loss(ref(b["image"]), b["label"]).backward()
+        opt.step()
+    assert torch.equal(_weights(model), _weights(ref))
+
+
+def test_crop_option_errors(tmp_path):
+    from toposeg.engine.batches import skeleton_dataset_options
+
+    with pytest.raises(ValueError, match="'tube'"):
+        skeleton_dataset_options("tube", build_loss("shpm"))
+    with pytest.raises(ValueError, match="SkeletonRecallLoss"):
+        skeleton_dataset_options("crop", build_loss("skeleton_recall"))
+    assert skeleton_dataset_options("patch", build_loss("bce_dice")) == {}
+    # a batch with a skeleton for a loss that does not take one
+    with pytest.raises(ValueError, match="CLDiceLoss does not take a skeleton"):
+        _run(tmp_path / "a", build_loss("cldice"), steps=1, batches=_crop_batches(build_loss("shpm")))
+    # an identity saying 'crop' with batches that carry no skeleton: refused, never silently 'patch'
+    with pytest.raises(ValueError, match="target_skeleton is 'crop' but the batches carry no"):
+        _run(tmp_path / "b", build_loss("shpm"), steps=1, config={"train": {"target_skeleton": "crop"}})
+
+
+def test_config_target_skeleton_validated_and_omitted_at_default():
+    from toposeg.config import Config, TrainConfig, MethodConfig, to_dict, validate
+
+    cfg = Config()
+    assert cfg.train.target_skeleton == "patch" and "target_skeleton" not in to_dict(cfg)["train"]
+    crop = Config(train=TrainConfig(target_skeleton="crop"))
+    validate(crop)
+    assert to_dict(crop)["train"]["target_skeleton"] == "crop"
+    with pytest.raises(ValueError, match="train.target_skeleton: expected one of \\['patch', 'crop'\\], got 'whole'"):
+        validate(Config(train=TrainConfig(target_skeleton="whole")))
+    with pytest.raises(ValueError, match="got method.loss 'skeleton_recall'"):
+        validate(Config(train=TrainConfig(target_skeleton="crop"), method=MethodConfig(loss="skeleton_recall")))
+    validate(Config(train=TrainConfig(target_skeleton="crop"), method=MethodConfig(loss="shpm_plus")))

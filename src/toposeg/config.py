@@ -57,6 +57,7 @@ class TrainConfig:
     checkpoint_every: int = 200
     grad_clip: Optional[float] = None
     amp: str = "none"                      # none | bf16 | fp16 (CUDA only)
+    target_skeleton: str = "patch"         # SHPM's ground-truth skeleton: "patch" (the paper) | "crop"
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,14 @@ def load_config(path: Optional[PathLike] = None, overrides: Sequence[str] = ()) 
 # ---------------------------------------------------------------- validation
 
 AMP_MODES = ("none", "bf16", "fp16")
+#: ``train.target_skeleton``: "patch" (skeleton of the training patch, recomputed every step: the
+#: paper) or "crop" (crop of the whole-image skeleton, same crop and augmentation as the label)
+TARGET_SKELETONS = ("patch", "crop")
+#: losses whose ``target_skeleton=`` is a skeleton (Skeleton Recall's is a tube: not supported)
+CROP_SKELETON_LOSSES = ("shpm", "shpm_plus")
+#: fields added after runs existed: written by :func:`to_dict` only when they differ from this
+#: value, so the identity (and ``config.yaml``) of every run made before them stays the same
+OMITTED_AT_DEFAULT = {("train", "target_skeleton"): "patch"}
 #: metrics the validation split reports (toposeg.metrics.evaluate_case) usable for selection
 SELECT_METRICS = ("dice", "iou", "miou", "cldice", "voi", "are", "betti0_error", "betti1_error", "betti2_error",
                   "euler_error")
@@ -305,6 +314,11 @@ def validate(config: Config) -> Config:
     if t.grad_clip is not None:
         _check(_is_number(t.grad_clip) and t.grad_clip > 0, "train.grad_clip", "a number > 0 (or null)", t.grad_clip)
     _check(t.amp in AMP_MODES, "train.amp", f"one of {list(AMP_MODES)}", t.amp)
+    _check(t.target_skeleton in TARGET_SKELETONS, "train.target_skeleton", f"one of {list(TARGET_SKELETONS)}",
+           t.target_skeleton)
+    if t.target_skeleton == "crop" and config.method.loss not in CROP_SKELETON_LOSSES:
+        raise ValueError(f"train.target_skeleton: 'crop' needs a loss that takes a ground-truth skeleton "
+                         f"({list(CROP_SKELETON_LOSSES)}), got method.loss {config.method.loss!r}")
 
     build_method_loss(config.method.loss, config.method.params)
 
@@ -318,14 +332,22 @@ def validate(config: Config) -> Config:
 
 
 def to_dict(config: Config) -> dict:
-    """Plain dict (YAML/JSON-ready) of a config; tuples become lists."""
+    """Plain dict (YAML/JSON-ready) of a config; tuples become lists. A field of
+    :data:`OMITTED_AT_DEFAULT` is left out when it has that value (loading fills it back in)."""
     def plain(x: Any) -> Any:
         if isinstance(x, (list, tuple)):
             return [plain(v) for v in x]
         if isinstance(x, dict):
             return {k: plain(v) for k, v in x.items()}
         return x
-    return plain(dataclasses.asdict(config))
+    out = plain(dataclasses.asdict(config))
+    for (*parents, leaf), default in OMITTED_AT_DEFAULT.items():
+        node = out
+        for key in parents:
+            node = node[key]
+        if node.get(leaf) == default:
+            del node[leaf]
+    return out
 
 
 def save_config(config: Config, path: PathLike) -> Path:

@@ -16,6 +16,30 @@ import torch
 from toposeg.data.patches import PatchDataset
 
 
+def skeleton_dataset_options(target_skeleton: str, loss: object) -> dict:
+    """:class:`~toposeg.data.patches.PatchDataset` keyword arguments for ``train.target_skeleton``.
+
+    ``"patch"`` (default, the paper): ``{}``, no skeleton in the batch; the loss skeletonizes
+    each training patch itself, every step. ``"crop"``: ``{"skeleton": True, "skeleton_method":
+    loss.method, "skeleton_backend": loss.backend}``: the dataset skeletonizes each whole label
+    once with the loss's own rule and every batch carries the crop of it as
+    ``"target_skeleton"`` (no skeleton border artefacts at the patch edge).
+
+    Raises:
+        ValueError: ``target_skeleton`` not ``"patch"`` / ``"crop"``, or ``"crop"`` with a loss
+            that is not SHPM (``shpm``, ``shpm_plus``); both quote what was received.
+    """
+    from toposeg.losses.hpm import SHPMLoss
+
+    if target_skeleton == "patch":
+        return {}
+    if target_skeleton != "crop":
+        raise ValueError(f"target_skeleton must be one of ['patch', 'crop'], got {target_skeleton!r}")
+    if not isinstance(loss, SHPMLoss):
+        raise ValueError(f"target_skeleton 'crop' needs an SHPM loss (shpm, shpm_plus), got {type(loss).__name__}")
+    return {"skeleton": True, "skeleton_method": loss.method, "skeleton_backend": loss.backend}
+
+
 class StepBatches:
     """``batches(step)`` -> ``{"image": (B, C, *P), "label": (B, 1, *P)}`` from a seeded
     :class:`~toposeg.data.patches.PatchDataset`, ``B = batch_size`` samples for this rank.

@@ -116,6 +116,18 @@ def _describe_diff(old: dict, new: dict, limit: int = 8) -> str:
 SKELETON_LOSSES = ("SHPMLoss", "SHPMPlusLoss")
 
 
+def _takes_skeleton(loss_fn: Any) -> bool:
+    from toposeg.losses.hpm import SHPMLoss
+
+    return isinstance(loss_fn, SHPMLoss)
+
+
+def _wants_crop(spec: "StageSpec") -> bool:
+    """The stage's identity says ``train.target_skeleton: crop``."""
+    train = spec.config.get("train") if isinstance(spec.config, dict) else None
+    return isinstance(train, dict) and train.get("target_skeleton") == "crop"
+
+
 def hpm_telemetry(model: nn.Module, loss_fn: Any, logits: torch.Tensor, label: torch.Tensor,
                   target_skeleton: Optional[torch.Tensor] = None) -> Optional[dict[str, float]]:
     """Hard-set telemetry of one training batch for an HPM loss; ``None`` for any other loss.
@@ -249,9 +261,13 @@ def run_stage(
             image, label = batch["image"].to(device), batch["label"].to(device)
             skel = batch.get("target_skeleton")
             extra_args = {} if skel is None else {"target_skeleton": skel.to(device)}
-            if extra_args and type(loss_fn).__name__ not in SKELETON_LOSSES:
+            if extra_args and not _takes_skeleton(loss_fn):
                 raise ValueError(f"{spec.name}: the batch carries target_skeleton but loss "
                                  f"{type(loss_fn).__name__} does not take a skeleton (only {list(SKELETON_LOSSES)})")
+            if not extra_args and _wants_crop(spec) and _takes_skeleton(loss_fn):
+                raise ValueError(f"{spec.name}: train.target_skeleton is 'crop' but the batches carry no "
+                                 "target_skeleton (build the PatchDataset with "
+                                 "toposeg.engine.batches.skeleton_dataset_options)")
             is_val_step = validate is not None and bool(spec.val_every) and (
                 (step + 1) % spec.val_every == 0 or step + 1 == spec.steps)
             optimizer.zero_grad(set_to_none=True)
