@@ -24,6 +24,15 @@ PathLike = Union[str, Path]
 # ---------------------------------------------------------------- flags
 
 
+def image_size(text: str):
+    """argparse type for ``--size``: ``"128"`` -> 128, ``"72x128x128"`` -> (72, 128, 128)."""
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be an int or DxHxW / HxW, got {text!r}") from None
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
 def add_out(parser: argparse.ArgumentParser, default: Optional[str], help: str = "output folder") -> None:
     parser.add_argument("--out", default=default, required=default is None, help=help)
 

@@ -12,17 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from toposeg.commands._common import image_size
+
 HELP = "nnU-Net v2: trainer folder for nnUNet_extTrainer, dataset conversion, per-class evaluation."
 
 _CONNECTIVITIES = (4, 8, 6, 26)
-
-
-def _size(text: str):
-    try:
-        parts = [int(p) for p in text.lower().split("x")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be an int or DxHxW / HxW, got {text!r}") from None
-    return parts[0] if len(parts) == 1 else tuple(parts)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--file-ending", default="auto", choices=["auto", ".png", ".tif", ".nii.gz"],
                    help="auto: 2D .png for 8-bit integer images else .tif (float32), 3D .nii.gz")
     p.add_argument("--n", type=int, default=None, help="synthetic kinds: number of cases (default 16)")
-    p.add_argument("--size", type=_size, default=None, help="synthetic kinds: side or DxHxW / HxW")
+    p.add_argument("--size", type=image_size, default=None, help="synthetic kinds: side or DxHxW / HxW")
     p.add_argument("--seed", type=int, default=None, help="synthetic kinds: seed")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     p.set_defaults(_nnunet=_convert)

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from toposeg.commands._common import add_out, add_overwrite, add_seed
+from toposeg.commands._common import add_out, add_overwrite, add_seed, image_size
 
 HELP = "Write a synthetic dataset with known topology in the folder format (image/, label/, betti.csv, preview.png)."
-
-
-def _size(text: str):
-    try:
-        parts = [int(p) for p in text.lower().split("x")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be an int or DxHxW / HxW, got {text!r}") from None
-    return parts[0] if len(parts) == 1 else tuple(parts)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +14,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("kind", choices=sorted(SYNTHETIC), help="generator")
     parser.add_argument("--n", type=int, default=16, help="number of cases")
-    parser.add_argument("--size", type=_size, default=128,
+    parser.add_argument("--size", type=image_size, default=128,
                         help="side in pixels (3D: an int s gives round(0.5625 s) x s x s) or DxHxW / HxW")
     add_seed(parser)
     add_out(parser, "synthetic")
