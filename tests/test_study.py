@@ -262,3 +262,20 @@ def test_paper_protocol_skipped_in_3d_with_a_note(tmp_path):
 def test_new_metrics_have_column_titles_lower_is_better():
     for key in ("betti_matching_error", "local_betti_error", "spurious_components", "merged_holes"):
         assert key in METRICS and METRICS[key][1] is False
+
+
+def test_a_summary_of_the_older_layout_is_re_evaluated_not_retrained(study, capsys):
+    configs, out, _ = study
+    folder = out / "seed0" / "fold0" / "unet"
+    new = json.loads((folder / "test_summary.json").read_text())
+    old = {k: v for k, v in new.items() if k not in ("test_format", "checkpoints")}  # as toposeg 0.2 wrote it
+    (folder / "test_summary.json").write_text(json.dumps(old))
+    mtime = (folder / "final.pt").stat().st_mtime
+    capsys.readouterr()
+    assert main(["train", str(configs / "unet.yaml"), "--out", str(out), "--fold", "0", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "re-evaluating final and selected checkpoints" in printed and "already done" in printed
+    again = json.loads((folder / "test_summary.json").read_text())
+    assert again["test_format"] == 2 and (folder / "final.pt").stat().st_mtime == mtime  # not retrained
+    assert again["checkpoints"]["final"]["raw"]["mean"] == pytest.approx(new["checkpoints"]["final"]["raw"]["mean"],
+                                                                        nan_ok=True)
