@@ -56,7 +56,7 @@ def collect(out: Path, names: Sequence[str], folds: Sequence[int], seeds: Sequen
 
 def _scores(run: dict[str, Any], checkpoint: str, scoring: str) -> Optional[dict[str, Any]]:
     """``{"mean", "per_case"}`` of one run for a checkpoint and scoring (None when not computed)."""
-    if "checkpoints" not in run:  # a summary of toposeg < 0.3: the selected checkpoint, raw
+    if "checkpoints" not in run:  # a summary of the older layout (no test_format): the selected checkpoint, raw
         return {"mean": run["mean"], "per_case": run["per_case"]} if (checkpoint, scoring) == ("selected", "raw") else None
     return run["checkpoints"].get(checkpoint, {}).get(scoring)
 
