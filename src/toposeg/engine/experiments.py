@@ -140,7 +140,9 @@ def write_table1(out: Path, found: dict[str, list[dict[str, Any]]], *, title: st
              "method the same number of steps), scored raw (no post-processing).\n"]
     paired_md = [f"# Paired differences to {baseline}\n\nPer test case (all folds; each case's value averaged "
                  "over seeds first): method − baseline, mean with 95 % percentile-bootstrap CI and two-sided "
-                 "Wilcoxon signed-rank p, n = cases. Negative is better for every metric marked ↓.\n"] if baseline else []
+                 "Wilcoxon signed-rank p, n = cases. A negative difference favours the method for the error "
+                 "metrics (VOI, ARE, β errors, Betti matching and local Betti errors), a positive one for Dice and "
+                 "mIoU; a difference is resolved only when its interval excludes 0.\n"] if baseline else []
     blocks: dict[str, Any] = {}
     headline_paired = None
     for checkpoint, scoring, block_title in BLOCKS:
