@@ -279,3 +279,27 @@ def test_a_summary_of_the_older_layout_is_re_evaluated_not_retrained(study, caps
     assert again["test_format"] == 2 and (folder / "final.pt").stat().st_mtime == mtime  # not retrained
     assert again["checkpoints"]["final"]["raw"]["mean"] == pytest.approx(new["checkpoints"]["final"]["raw"]["mean"],
                                                                         nan_ok=True)
+
+
+def test_evaluate_summary_has_the_betti_matching_and_local_betti_columns(tmp_path):
+    from toposeg.io import write_array
+
+    gt = np.zeros((24, 24), np.uint8)
+    gt[4:20, 4:20] = 1
+    gt[8:16, 8:16] = 0  # one ring: β0 = β1 = 1
+    pred = gt.copy()
+    pred[8:16, 8] = 1  # the hole shrinks to 8×7 (still one hole, matched to the label's)
+    pred[1, 1] = 1  # one spurious component
+    for name, arr in (("pred", pred), ("gt", gt)):
+        (tmp_path / name).mkdir()
+        write_array(tmp_path / name / "c.png", arr * 255)
+    out = tmp_path / "o"
+    assert main(["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--out", str(out),
+                 "--no-progress"]) == 0
+    md = (out / "summary.md").read_text()
+    assert "| Betti matching error ↓ | local Betti error ↓ |" in md
+    header = next(line for line in md.splitlines() if line.startswith("| Method |"))
+    row = next(line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| Method |"))
+    cells = dict(zip([c.strip() for c in header.split("|")[1:-1]], [c.strip() for c in row.split("|")[1:-1]]))
+    # hand count: the spurious pixel is the one unmatched component, the holes match: total 1
+    assert cells["Betti matching error ↓"] == "1.000 ± 0.000"
