@@ -209,3 +209,21 @@ def test_config_target_skeleton_validated_and_omitted_at_default():
     with pytest.raises(ValueError, match="got method.loss 'skeleton_recall'"):
         validate(Config(train=TrainConfig(target_skeleton="crop"), method=MethodConfig(loss="skeleton_recall")))
     validate(Config(train=TrainConfig(target_skeleton="crop"), method=MethodConfig(loss="shpm_plus")))
+
+
+def test_cv_fold_with_target_skeleton_crop_runs_end_to_end(tmp_path):
+    """train.target_skeleton=crop reaches the fine-tuning batches through the protocol and shares the pre-training."""
+    from pathlib import Path
+
+    from toposeg.config import load_config
+    from toposeg.engine.protocol import pretrain_identity, run_fold
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "vessels2d_quick" / "shpm.yaml"
+    small = ["data.patch=[32, 32]", "data.batch_size=2", "train.pretrain.steps=2", "train.finetune.steps=2",
+             "train.val_every=2", "train.checkpoint_every=2", "data.options.n=6", "data.options.size=48",
+             "model.params.features=[4, 8, 16]"]
+    crop = load_config(path, small + ["train.target_skeleton=crop"])
+    patch = load_config(path, small)
+    assert pretrain_identity(crop, seed=0, fold=0) == pretrain_identity(patch, seed=0, fold=0)
+    run_fold(crop, data_root=None, out=tmp_path, fold=0, seed=0, device="cpu", progress=False, log=lambda s: None)
+    assert any((tmp_path).rglob("final.pt"))

@@ -49,7 +49,8 @@ from toposeg.reports.tables import METRICS
 
 #: keys of the resolved config that do not change the shared pre-training (dotted paths)
 PRETRAIN_EXCLUDED = ("name", "method", "inference", "train.finetune", "train.val_every", "train.select_metric",
-                     "train.plateau_patience", "train.plateau_factor", "train.checkpoint_every")
+                     "train.plateau_patience", "train.plateau_factor", "train.checkpoint_every",
+                     "train.target_skeleton")
 #: keys that never change a stage's result (how often it is checkpointed)
 RUN_ONLY = ("train.checkpoint_every",)
 #: per method and fold: every test case's binary prediction (bool, the case's shape), by case id,
@@ -404,7 +405,7 @@ def run_fold(cfg: Config, *, data_root: Optional[str], out: Path, fold: int, see
     from toposeg.data import open_dataset
     from toposeg.data.patches import PatchDataset
     from toposeg.data.splits import get_fold, load_or_create_splits, select, serial_sections
-    from toposeg.engine.batches import StepBatches
+    from toposeg.engine.batches import StepBatches, skeleton_dataset_options
     from toposeg.losses import build_loss
     from toposeg.models import build_model
 
@@ -469,15 +470,17 @@ def run_fold(cfg: Config, *, data_root: Optional[str], out: Path, fold: int, see
         f"{' (contiguous folds: serial sections)' if contiguous else ''}; writing to {method_dir} "
         f"(shared pre-training: {pre_dir})")
 
-    def batches(steps: int, stage_seed: int) -> StepBatches:
+    def batches(steps: int, stage_seed: int, extra: Optional[dict] = None) -> StepBatches:
         per_step = cfg.data.batch_size * world
         dataset = PatchDataset(train, cfg.data.patch, samples_per_epoch=max(steps, 1) * per_step,
                                fg_prob=cfg.data.foreground_oversampling, seed=stage_seed,
-                               normalization=cfg.data.normalization, hu_window=cfg.data.hu_window)
+                               normalization=cfg.data.normalization, hu_window=cfg.data.hu_window, **(extra or {}))
         return StepBatches(dataset, cfg.data.batch_size, rank=rank, world_size=world)
 
     t = cfg.train
-    pre_batches, ft_batches = batches(t.pretrain.steps, seed), batches(t.finetune.steps, seed + 1)
+    # fine-tuning batches carry the crop of the whole-image skeleton with train.target_skeleton "crop"
+    pre_batches = batches(t.pretrain.steps, seed)
+    ft_batches = batches(t.finetune.steps, seed + 1, skeleton_dataset_options(t.target_skeleton, loss))
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model)
 
