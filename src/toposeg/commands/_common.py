@@ -61,7 +61,10 @@ def add_experiment_flags(parser: argparse.ArgumentParser) -> None:
     """Flags of the commands that run the training protocol (train, cv)."""
     parser.add_argument("--data-root", default=None, help="dataset folder (not needed for synthetic kinds)")
     add_out(parser, "runs")
-    add_seed(parser)
+    parser.add_argument("--seed", default="0", metavar="SEEDS",
+                        help="seed(s): one (3), a list (0,1,2) or a range (0-2); each seed changes the network "
+                             "initialisation and the patch sampling, not the fold split; runs go to "
+                             "OUT/seed{S}/fold{K}/")
     add_device(parser)
     add_set(parser)
     parser.add_argument("--resume", action="store_true",
@@ -216,7 +219,7 @@ def check_checkpoint_file(path: PathLike, flag: str = "--checkpoint") -> Path:
         kind = "a YAML/text file" if p.suffix.lower() in (".yaml", ".yml", ".json", ".txt") or head.isascii() else \
             "not a torch file"
         raise ValueError(f"{flag} {p} is not a checkpoint ({kind}); pass the .pt file written by toposeg train, "
-                         "e.g. runs/fold0/<config>/best.pt")
+                         "e.g. runs/seed0/fold0/<config>/final.pt")
     return p
 
 

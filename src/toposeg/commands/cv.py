@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from toposeg.commands._common import add_experiment_flags, resolve_device
-from toposeg.commands.train import seed_flag
 
 HELP = ("Run the k-fold protocol for every config matching CONFIG_GLOB and every --seed (finished "
         "(seed, fold, method) runs are reused; folders OUT/seed{S}/fold{K}/{method}), then write "
@@ -18,7 +17,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("configs", metavar="CONFIG_GLOB",
                         help="quoted glob of config files, e.g. 'configs/isbi2012_quick/*.yaml'")
     add_experiment_flags(parser)
-    seed_flag(parser)
     parser.add_argument("--folds", default="0-4", help="folds to run, e.g. 0-4 or 0,2")
     parser.add_argument("--baseline", default=None, metavar="NAME",
                         help="config name the paired differences compare with (default: the config whose "

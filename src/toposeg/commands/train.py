@@ -12,21 +12,9 @@ HELP = ("Check the config, data, model and loss (preflight), pre-train a U-Net w
         "Resumable; launch with torchrun for multi-GPU/multi-node (data.batch_size is per process).")
 
 
-SEED_HELP = ("seed(s): one (3), a list (0,1,2) or a range (0-2); each seed changes the network "
-             "initialisation and the patch sampling, not the fold split; runs go to OUT/seed{S}/fold{K}/")
-
-
-def seed_flag(parser: argparse.ArgumentParser) -> None:
-    """Make the shared ``--seed`` flag (an int) accept a list or a range (parsed by
-    :func:`toposeg.engine.protocol.parse_seeds`)."""
-    action = next(a for a in parser._actions if a.dest == "seed")
-    action.type, action.default, action.help, action.metavar = str, "0", SEED_HELP, "SEEDS"
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="YAML config (see configs/)")
     add_experiment_flags(parser)
-    seed_flag(parser)
     parser.add_argument("--fold", type=int, default=0, help="cross-validation fold")
     parser.add_argument("--print-config", action="store_true",
                         help="print the resolved config (file, its bases, --set overrides, defaults) and exit")
