@@ -227,3 +227,51 @@ def test_cv_fold_with_target_skeleton_crop_runs_end_to_end(tmp_path):
     assert pretrain_identity(crop, seed=0, fold=0) == pretrain_identity(patch, seed=0, fold=0)
     run_fold(crop, data_root=None, out=tmp_path, fold=0, seed=0, device="cpu", progress=False, log=lambda s: None)
     assert any((tmp_path).rglob("final.pt"))
+
+
+def test_tensorboard_scalars_mirror_the_log(tmp_path):
+    """train.tensorboard writes the log's scalars as TensorBoard events (read back with TensorBoard's own reader)."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from toposeg.engine.tensorboard import ScalarLog
+
+    log = ScalarLog(tmp_path, enabled=True)
+    entries = [{"step": 1, "loss": 0.9, "lr": 0.01},
+               {"step": 2, "loss": 0.7, "lr": 0.01, "val": {"dice": 0.5, "betti1_error": 3.0},
+                "hpm": {"hard_pos": 4, "grad_share": 0.25}}]
+    for e in entries:
+        log.write(e)
+    log.close()
+    acc = EventAccumulator(str(tmp_path / "tensorboard"))
+    acc.Reload()
+    assert {"loss", "lr", "val/dice", "val/betti1_error", "hpm/hard_pos", "hpm/grad_share"} <= set(acc.Tags()["scalars"])
+    assert [(s.step, round(s.value, 6)) for s in acc.Scalars("loss")] == [(1, 0.9), (2, 0.7)]
+    assert acc.Scalars("hpm/grad_share")[0].value == pytest.approx(0.25)
+    off = ScalarLog(tmp_path / "off", enabled=False)
+    off.write(entries[0])
+    off.close()
+    assert not (tmp_path / "off").exists()
+
+
+def test_tensorboard_option_validated_and_not_in_run_identity():
+    from pathlib import Path
+
+    from toposeg.config import load_config
+    from toposeg.engine.protocol import finetune_identity, pretrain_identity
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "vessels2d_quick" / "shpm.yaml"
+    on, off = load_config(path, ["train.tensorboard=true"]), load_config(path)
+    assert on.train.tensorboard is True
+    assert finetune_identity(on, seed=0, fold=0) == finetune_identity(off, seed=0, fold=0)
+    assert pretrain_identity(on, seed=0, fold=0) == pretrain_identity(off, seed=0, fold=0)
+    with pytest.raises(ValueError, match="train.tensorboard"):
+        load_config(path, ["train.tensorboard=3"])
+
+
+def test_stage_writes_tensorboard_events_only_when_asked(tmp_path):
+    pytest.importorskip("tensorboard")
+    _run(tmp_path / "on", build_loss("shpm"), tensorboard=True)
+    _run(tmp_path / "off", build_loss("shpm"))
+    assert list((tmp_path / "on").rglob("events.out.tfevents.*"))
+    assert not list((tmp_path / "off").rglob("events.out.tfevents.*"))

@@ -58,6 +58,7 @@ class TrainConfig:
     grad_clip: Optional[float] = None
     amp: str = "none"                      # none | bf16 | fp16 (CUDA only)
     target_skeleton: str = "patch"         # SHPM's ground-truth skeleton: "patch" (the paper) | "crop"
+    tensorboard: bool = False              # also write the log's scalars for TensorBoard (extra [tensorboard])
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ TARGET_SKELETONS = ("patch", "crop")
 CROP_SKELETON_LOSSES = ("shpm", "shpm_plus")
 #: fields added after runs existed: written by :func:`to_dict` only when they differ from this
 #: value, so the identity (and ``config.yaml``) of every run made before them stays the same
-OMITTED_AT_DEFAULT = {("train", "target_skeleton"): "patch"}
+OMITTED_AT_DEFAULT = {("train", "target_skeleton"): "patch", ("train", "tensorboard"): False}
 #: metrics the validation split reports (toposeg.metrics.evaluate_case) usable for selection
 SELECT_METRICS = ("dice", "iou", "miou", "cldice", "voi", "are", "betti0_error", "betti1_error", "betti2_error",
                   "euler_error")
@@ -314,6 +315,7 @@ def validate(config: Config) -> Config:
     if t.grad_clip is not None:
         _check(_is_number(t.grad_clip) and t.grad_clip > 0, "train.grad_clip", "a number > 0 (or null)", t.grad_clip)
     _check(t.amp in AMP_MODES, "train.amp", f"one of {list(AMP_MODES)}", t.amp)
+    _check(isinstance(t.tensorboard, bool), "train.tensorboard", "true or false", t.tensorboard)
     _check(t.target_skeleton in TARGET_SKELETONS, "train.target_skeleton", f"one of {list(TARGET_SKELETONS)}",
            t.target_skeleton)
     if t.target_skeleton == "crop" and config.method.loss not in CROP_SKELETON_LOSSES:

@@ -50,9 +50,9 @@ from toposeg.reports.tables import METRICS
 #: keys of the resolved config that do not change the shared pre-training (dotted paths)
 PRETRAIN_EXCLUDED = ("name", "method", "inference", "train.finetune", "train.val_every", "train.select_metric",
                      "train.plateau_patience", "train.plateau_factor", "train.checkpoint_every",
-                     "train.target_skeleton")
+                     "train.target_skeleton", "train.tensorboard")
 #: keys that never change a stage's result (how often it is checkpointed)
-RUN_ONLY = ("train.checkpoint_every",)
+RUN_ONLY = ("train.checkpoint_every", "train.tensorboard")
 #: per method and fold: every test case's binary prediction (bool, the case's shape), by case id,
 #: of the final checkpoint (the selected checkpoint's: :data:`PREDICTIONS_SELECTED`)
 PREDICTIONS = "test_predictions.npz"
@@ -497,7 +497,7 @@ def run_fold(cfg: Config, *, data_root: Optional[str], out: Path, fold: int, see
             (method_dir / "run.json").write_text(json.dumps(info, indent=1))
 
     common = dict(checkpoint_every=t.checkpoint_every, grad_clip=t.grad_clip, amp=t.amp, progress=progress,
-                  model_name=cfg.model.name, model_params=params, inference=inference)
+                  model_name=cfg.model.name, model_params=params, inference=inference, tensorboard=t.tensorboard)
     pre = StageSpec(name=f"seed {seed} fold {fold} pre-train", steps=t.pretrain.steps, lr=t.pretrain.lr,
                     optimizer=t.pretrain.optimizer, config=pre_id, **common)
     run_stage(model, build_loss("bce_dice"), pre_batches, pre, pre_dir, device=device, is_main=is_main,

@@ -32,6 +32,7 @@ from torch import nn
 
 from toposeg.engine.checkpoint import load_checkpoint, load_state, save_checkpoint
 from toposeg.engine.trainer import build_optimizer
+from toposeg.engine.tensorboard import ScalarLog
 from toposeg.reports.serialize import dumps
 
 Batch = dict[str, torch.Tensor]
@@ -60,6 +61,7 @@ class StageSpec:
     config: dict = field(default_factory=dict)  # the stage's identity: a folder of another config is refused
     inference: Optional[dict] = None            # checkpoint "inference" settings (checkpoint.inference_settings)
     telemetry: bool = True                      # HPM losses: hard-set telemetry at validation steps (hpm_telemetry)
+    tensorboard: bool = False                   # also write log.jsonl's scalars for TensorBoard (engine.tensorboard)
 
 
 _SHOWN = ("dice", "cldice", "betti0_error", "betti1_error", "voi", "are")
@@ -248,6 +250,7 @@ def run_stage(
         os.replace(tmp, log_file)
         if state["step"] == 0:
             log(f"{spec.name}: {spec.steps} steps, writing to {stage_dir}")
+    scalars = ScalarLog(stage_dir, enabled=spec.tensorboard and is_main)
     bar = tqdm(total=spec.steps, initial=state["step"], desc=spec.name, disable=not (spec.progress and is_main),
                dynamic_ncols=True)
     if log is print and not bar.disable:  # printed lines above the progress bar, not through it
@@ -320,6 +323,7 @@ def run_stage(
             if is_main:
                 with log_file.open("a") as fh:
                     fh.write(dumps(entry) + "\n")
+                scalars.write(entry)
             if spec.checkpoint_every and state["step"] % spec.checkpoint_every == 0:
                 write(last)
     except KeyboardInterrupt:
@@ -328,6 +332,7 @@ def run_stage(
         raise
     finally:
         bar.close()
+        scalars.close()
     summary = {"steps": state["step"], "best": state["best"], "best_step": state["best_step"],
                "select_metric": spec.select_metric, "seconds": time.perf_counter() - t0}
     write(last)
