@@ -10,6 +10,14 @@ When ``--pred`` holds the ``predict.json`` written by ``toposeg predict``, its t
 probability maps) and label polarity (``label_foreground`` of the training data) are used unless
 ``--threshold`` / ``--label-foreground`` say otherwise, so ``predict`` + ``evaluate`` score the
 test cases as training did. Every pair is read and checked before the outputs appear (all at once).
+
+With ``--nnunet``, ``--pred``/``--gt`` are nnU-Net label-map folders (values ``0..K``, e.g. the
+output of ``nnUNetv2_predict`` and ``nnUNet_raw/DatasetXXX/labelsTs``): every foreground class of
+``dataset.json`` is scored one-vs-rest by :func:`toposeg.nnunet.evaluate_folder` (the ignore label
+takes the prediction as ground truth), and the tables get one row per class (:func:`run_nnunet`,
+also behind ``toposeg nnunet evaluate``). Flags that only make sense for binary masks
+(``--threshold``, ``--label-foreground``, ``--pred-suffix``, ``--postprocess``, ``--subset``,
+``--graph``, ``--snap``) are refused with ``--nnunet``.
 """
 
 from __future__ import annotations
@@ -25,6 +33,9 @@ HELP = ("Evaluate predicted masks against ground truth (Dice, IoU, mIoU, clDice,
         "errors) per case on whole images/volumes; writes per_case.csv, summary.json, summary.md.")
 
 _CONNECTIVITIES = (4, 8, 6, 26)
+_DEFAULT_SNAP = 5.0
+#: columns of ``per_case.csv`` rows of :func:`toposeg.nnunet.evaluate_folder` that are not metrics
+_NNUNET_KEYS = ("case", "class", "label", "ignored_voxels")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -48,15 +59,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subset", action="store_true",
                         help="score only the cases present in both folders (unpaired files are listed and "
                              "skipped) instead of refusing them")
-    parser.add_argument("--pred-suffix", default="auto",
-                        help="suffix stripped from prediction stems before pairing; 'auto' = use the "
+    parser.add_argument("--pred-suffix", default=None,
+                        help="suffix stripped from prediction stems before pairing; 'auto' (default) = use the "
                              "*_mask files of toposeg predict output (else its *_prob maps, with --threshold), "
                              "else all files as named; '' = none")
     parser.add_argument("--graph", action="store_true",
                         help="also score APLS (average path length similarity of the skeleton graphs; "
                              "needs toposeg[graph])")
-    parser.add_argument("--snap", type=float, default=5.0,
-                        help="with --graph: how far (pixels) a control point may snap onto the other graph")
+    parser.add_argument("--snap", type=float, default=None,
+                        help=f"with --graph: how far (pixels) a control point may snap onto the other graph "
+                             f"(default {_DEFAULT_SNAP:g})")
+    parser.add_argument("--nnunet", action="store_true",
+                        help="--pred/--gt are nnU-Net label-map folders (values 0..K, any file type toposeg "
+                             "reads): score every foreground class of dataset.json one-vs-rest, ignore label "
+                             "excluded; one table row per class (see docs/nnunet.md)")
+    parser.add_argument("--dataset-json", default=None, metavar="FILE",
+                        help="with --nnunet: the dataset.json giving classes, ignore label and file ending "
+                             "(default: the one in --pred, else the one above --gt, else every non-zero "
+                             "value is a class)")
     parser.add_argument("--name", default=None, help="row label in the table (default: the --pred folder name)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -138,11 +158,33 @@ def _metrics(pred, gt, args: argparse.Namespace) -> dict:
     if args.graph:
         from toposeg.graph import apls
 
-        metrics["apls"] = float(apls(pred, gt, snap=args.snap))
+        metrics["apls"] = float(apls(pred, gt, snap=_DEFAULT_SNAP if args.snap is None else args.snap))
     return metrics
 
 
+def _binary_only_flags(args: argparse.Namespace) -> list[str]:
+    """The binary-mask flags given on the command line (all default to None/False)."""
+    valued = [("--threshold", args.threshold), ("--label-foreground", args.label_foreground),
+              ("--pred-suffix", args.pred_suffix), ("--postprocess", args.postprocess), ("--snap", args.snap)]
+    return [flag for flag, value in valued if value is not None] + \
+        [flag for flag, value in (("--subset", args.subset), ("--graph", args.graph)) if value]
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.nnunet:
+        given = _binary_only_flags(args)
+        if given:
+            raise ValueError(f"{', '.join(given)} cannot be combined with --nnunet: nnU-Net label maps (0..K) are "
+                             "scored per class as they are (no threshold, polarity, suffix, post-processing, "
+                             "subset or graph scoring); drop " + ("it" if len(given) == 1 else "them"))
+        return run_nnunet(args.pred, args.gt, args.out, overwrite=args.overwrite, dataset_json=args.dataset_json,
+                          connectivity=args.connectivity, name=args.name)
+    if args.dataset_json is not None:
+        raise ValueError(f"--dataset-json {args.dataset_json} only applies with --nnunet (nnU-Net label-map folders)")
+    return _run_binary(args)
+
+
+def _run_binary(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from toposeg._checks import check_threshold
@@ -165,10 +207,11 @@ def run(args: argparse.Namespace) -> int:
     threshold, threshold_from = args.threshold, "--threshold" if args.threshold is not None else None
     if threshold is None and record.get("threshold") is not None:
         threshold, threshold_from = check_threshold(record["threshold"]), record_name
-    pairs = pair_files(pred_dir, gt_dir, args.pred_suffix, subset=args.subset)
+    pred_suffix = "auto" if args.pred_suffix is None else args.pred_suffix
+    pairs = pair_files(pred_dir, gt_dir, pred_suffix, subset=args.subset)
     skipped = []
     if args.subset:
-        pred_files, gt_files, _ = _indexed(pred_dir, gt_dir, args.pred_suffix)
+        pred_files, gt_files, _ = _indexed(pred_dir, gt_dir, pred_suffix)
         paired = {case for case, _, _ in pairs}
         skipped = sorted(f.name for table in (pred_files, gt_files) for k, f in table.items() if k not in paired)
         if skipped:
@@ -215,11 +258,7 @@ def run(args: argparse.Namespace) -> int:
     if args.postprocess is not None:
         summary["results"]["postprocessed"] = {"label": pp_name, "metrics": results[pp_name]}
 
-    columns = ["dice", "miou", "voi", "are", "betti0_error", "betti1_error"]
-    columns += ["betti2_error"] if nd == 3 else []
-    columns += ["cldice"] + (["apls"] if args.graph else [])
-    # Betti matching (off by default for 3D with 6-connectivity) and local Betti error, when computed
-    columns += [m for m in ("betti_matching_error", "local_betti_error") if m in results[name]]
+    columns = _table_columns(nd, results[name], graph=args.graph)
     table = markdown_table(results, columns)
     n_valid = {m: results[name][m]["n_valid"] for m in columns}
     undefined = {m: len(pairs) - v for m, v in n_valid.items() if v < len(pairs)}
@@ -246,6 +285,105 @@ def run(args: argparse.Namespace) -> int:
         write_rows(tmp / "per_case.csv", raw.per_case(), float_format=".10g")
         if args.postprocess is not None:
             write_rows(tmp / "per_case_postprocessed.csv", cleaned.per_case(), float_format=".10g")
+        (tmp / "summary.json").write_text(dumps(summary, indent=2) + "\n")
+        (tmp / "summary.md").write_text("\n".join(lines))
+    print(table, end="")
+    print(f"wrote {out / 'per_case.csv'}, {out / 'summary.json'}, {out / 'summary.md'}")
+    return 0
+
+
+def _table_columns(nd: int, metrics: dict, *, graph: bool = False) -> list[str]:
+    """The summary.md columns: overlap, VOI, ARE, Betti errors (β2 in 3D), clDice (+ APLS with
+    --graph), then Betti matching (off by default for 3D with 6-connectivity) and the local Betti
+    error when they were computed."""
+    columns = ["dice", "miou", "voi", "are", "betti0_error", "betti1_error"]
+    columns += ["betti2_error"] if nd == 3 else []
+    columns += ["cldice"] + (["apls"] if graph else [])
+    columns += [m for m in ("betti_matching_error", "local_betti_error") if m in metrics]
+    return columns
+
+
+def run_nnunet(pred, gt, out=None, *, overwrite: bool = False, dataset_json=None,
+               connectivity: Optional[int] = None, name: Optional[str] = None) -> int:
+    """``toposeg evaluate --nnunet`` (and ``toposeg nnunet evaluate``): per-case, per-class scores
+    of nnU-Net label maps by :func:`toposeg.nnunet.evaluate_folder`, printed as one table row per
+    foreground class (mean ± std over the cases, population std, NaN cases excluded and counted).
+
+    With ``out`` (a folder; refused when it holds files unless ``overwrite``) it writes, staged
+    (all or nothing): ``per_case.csv`` (``case, class, label, ignored_voxels`` and every metric of
+    :func:`toposeg.metrics.evaluate_case`, one row per case and class), ``summary.json``
+    (``per_class``: :func:`toposeg.nnunet.evaluate.summarize` means; ``results``: per class
+    ``{metric: {mean, std, n_valid, n}}``) and ``summary.md``.
+
+    Raises:
+        ValueError: no foreground class was scored, 2D and 3D label maps mixed, or any error of
+        :func:`toposeg.nnunet.evaluate_folder` (missing ground truth, shapes, unknown labels).
+        FileNotFoundError: a missing folder or ``dataset_json``.
+    """
+    from toposeg.commands._common import check_output, staged_output, thread_settings
+    from toposeg.metrics import MetricAccumulator
+    from toposeg.nnunet.evaluate import evaluate_folder, summarize
+    from toposeg.reports.serialize import dumps, write_rows
+    from toposeg.reports.tables import markdown_table
+    from toposeg.topology import resolve_connectivity
+
+    pred_dir, gt_dir = Path(pred), Path(gt)
+    if out is not None:
+        out = check_output(out, overwrite)
+    rows = evaluate_folder(pred_dir, gt_dir, dataset_json=dataset_json, connectivity=connectivity)
+    if not rows:
+        raise ValueError(f"--pred {pred_dir} / --gt {gt_dir}: no foreground class to score (dataset.json lists "
+                         "only the background, or every label map is all 0)")
+    ndims = {3 if "betti2_error" in r else 2 for r in rows}
+    if len(ndims) > 1:
+        raise ValueError("--pred/--gt mix 2D and 3D label maps; evaluate them separately")
+    nd = ndims.pop()
+    fg, bg = resolve_connectivity(nd, connectivity)
+
+    classes: dict[str, tuple] = {}  # class name -> (label, accumulator, ignored voxels)
+    for r in rows:
+        label, acc, ignored = classes.setdefault(r["class"], (r["label"], MetricAccumulator(), [0]))
+        acc.update({k: v for k, v in r.items() if k not in _NNUNET_KEYS}, case_id=r["case"])
+        ignored[0] += int(r["ignored_voxels"])
+    results = {cls: acc.compute() for cls, (_, acc, _) in classes.items()}
+    cases = sorted({r["case"] for r in rows})
+    name = name or pred_dir.resolve().name
+    first = next(iter(results.values()))
+    columns = _table_columns(nd, first)
+    # one single-row table per class, stacked: no "best" marking across classes (not competitors)
+    tables = [markdown_table({f"{cls} (label {classes[cls][0]})": s}, columns).splitlines() for cls, s in results.items()]
+    table = "\n".join([tables[0][0].replace("| Method |", "| Class |", 1), tables[0][1]]
+                      + [t[2] for t in tables]) + "\n"
+    if out is None:
+        print(table, end="")
+        return 0
+
+    summary = {
+        "pred": str(pred_dir), "gt": str(gt_dir), "format": "nnunet",
+        "dataset_json": None if dataset_json is None or isinstance(dataset_json, dict) else str(dataset_json),
+        "n_cases": len(cases), "spatial_dims": nd, "connectivity": {"foreground": fg, "background": bg},
+        "threads": thread_settings(),
+        "per_class": summarize(rows),
+        "results": {cls: {"label": classes[cls][0], "n_cases": len(classes[cls][1]),
+                          "ignored_voxels": classes[cls][2][0], "metrics": s} for cls, s in results.items()},
+    }
+    lines = [
+        f"# Evaluation: {name} (nnU-Net label maps, per class)",
+        "",
+        f"{len(cases)} cases ({nd}D), whole images, one row per foreground class (one-vs-rest), mean ± std over "
+        f"cases (population std). Connectivity: foreground {fg} / background {bg}. Voxels under the ignore label "
+        "take the prediction as ground truth (never errors); the prediction is never modified.",
+        "",
+        table.rstrip("\n"),
+        "",
+    ]
+    undefined = [f"{cls}: " + ", ".join(f"{m}: {s[m]['n'] - s[m]['n_valid']}" for m in columns
+                                         if s[m]["n_valid"] < s[m]["n"])
+                 for cls, s in results.items() if any(s[m]["n_valid"] < s[m]["n"] for m in columns)]
+    if undefined:
+        lines += ["Undefined (NaN) cases excluded from the mean: " + "; ".join(undefined) + ".", ""]
+    with staged_output(out, overwrite) as tmp:
+        write_rows(tmp / "per_case.csv", rows, float_format=".10g")
         (tmp / "summary.json").write_text(dumps(summary, indent=2) + "\n")
         (tmp / "summary.md").write_text("\n".join(lines))
     print(table, end="")

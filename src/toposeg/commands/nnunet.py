@@ -4,7 +4,8 @@
 * ``toposeg nnunet convert --kind KIND [--data-root ROOT] --out nnUNet_raw/DatasetXXX_Name``
   writes any ``toposeg.data.open_dataset`` kind in nnU-Net's raw format.
 * ``toposeg nnunet evaluate --pred DIR --gt DIR`` scores nnU-Net label-map predictions per case
-  and per class (topology metrics), excluding the ignore label (see docs/nnunet.md).
+  and per class (topology metrics), excluding the ignore label (see docs/nnunet.md); an alias of
+  ``toposeg evaluate --nnunet`` (same code, same outputs).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("evaluate", help="per-case, per-class topology metrics of nnU-Net predictions",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        description="Score nnU-Net label-map predictions (0..K) per case and per foreground "
-                                   "class; voxels under the ignore label take the prediction as ground truth.")
+                                   "class; voxels under the ignore label take the prediction as ground truth. "
+                                   "Same as toposeg evaluate --nnunet.")
     p.add_argument("--pred", required=True, metavar="DIR", help="nnU-Net prediction folder")
     p.add_argument("--gt", required=True, metavar="DIR", help="ground-truth folder (e.g. labelsTs)")
     p.add_argument("--dataset-json", default=None,
@@ -59,7 +61,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--connectivity", type=int, default=None, choices=_CONNECTIVITIES,
                    help="foreground connectivity; default 8 (2D) / 26 (3D), background dual")
     p.add_argument("--out", default=None, metavar="DIR",
-                   help="also write per_case.csv and summary.json (per-class means) there")
+                   help="also write per_case.csv, summary.json (per-class means) and summary.md there")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     p.set_defaults(_nnunet=_evaluate)
 
@@ -106,25 +108,8 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from toposeg.nnunet.evaluate import evaluate_folder, summarize
+    """Alias of ``toposeg evaluate --nnunet`` (one code path: :func:`toposeg.commands.evaluate.run_nnunet`)."""
+    from toposeg.commands.evaluate import run_nnunet
 
-    out = None
-    if args.out is not None:
-        from toposeg.commands._common import check_output
-
-        out = check_output(args.out, args.overwrite)
-    rows = evaluate_folder(args.pred, args.gt, dataset_json=args.dataset_json, connectivity=args.connectivity)
-    summary = summarize(rows)
-    keys = ("dice", "cldice", "betti0_error", "betti1_error", "voi", "are")
-    print(f"{'class':<16}{'cases':>6}" + "".join(f"{k:>14}" for k in keys))
-    for row in summary:
-        print(f"{row['class']:<16}{row['cases']:>6}" + "".join(f"{row.get(k, float('nan')):>14.4f}" for k in keys))
-    if out is not None:
-        from toposeg.reports.serialize import dumps, write_rows
-
-        out.mkdir(parents=True, exist_ok=True)
-        write_rows(out / "per_case.csv", rows)
-        (out / "summary.json").write_text(dumps({"pred": str(args.pred), "gt": str(args.gt),
-                                                 "per_class": summary}, indent=2) + "\n")
-        print(f"wrote {out / 'per_case.csv'} and {out / 'summary.json'}")
-    return 0
+    return run_nnunet(args.pred, args.gt, args.out, overwrite=args.overwrite, dataset_json=args.dataset_json,
+                      connectivity=args.connectivity)
