@@ -624,3 +624,10 @@ def test_skeleton_recall_parameters():
         assert params["tube_radius"].default == 2
     assert inspect.signature(skeleton_recall_loss).parameters["recall_smooth"].default == 1e-5
     assert inspect.signature(skeleton_recall_loss).parameters["weight"].default == 1.0
+
+
+def test_build_loss_unknown_parameter_lists_the_valid_ones():
+    from toposeg.losses import build_loss
+
+    with pytest.raises(TypeError, match=r"unknown parameter\(s\) \['lamda'\] for loss 'shpm'; valid: \[.*'lam'.*'threshold'"):
+        build_loss("shpm", lamda=0.5)

@@ -33,4 +33,10 @@ def build_loss(name: str, **params: Any) -> nn.Module:
     """
     if name not in LOSSES:
         raise KeyError(f"unknown loss {name!r}; valid: {sorted(LOSSES)}")
+    import inspect
+
+    valid = [p for p in inspect.signature(LOSSES[name]).parameters if p not in ("self", "args", "kwargs")]
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise TypeError(f"unknown parameter(s) {unknown} for loss {name!r}; valid: {valid}")
     return LOSSES[name](**params)
