@@ -260,7 +260,8 @@ def list_images(folder: PathLike, what: str = "image", *, suffix: str = "") -> d
         raise
 
 
-def _short(names: Sequence[str], limit: int = 10) -> str:
+def short_list(names: Sequence[str], limit: int = 10) -> str:
+    """``"a, b, c ... (+n more)"``: a list of names for an error message."""
     names = list(names)
     more = f" ... (+{len(names) - limit} more)" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
@@ -293,16 +294,16 @@ def pair_by_stem(
     common = sorted(set(first) & set(second))
     if not common:
         how = "by name without extension" + (f" and without the suffix {suffix_note!r}" if suffix_note else "")
-        raise ValueError(f"{where}: no matching pairs between {_short([p.name for p in first.values()])} and "
-                         f"{_short([p.name for p in second.values()])} (files are paired {how})")
+        raise ValueError(f"{where}: no matching pairs between {short_list([p.name for p in first.values()])} and "
+                         f"{short_list([p.name for p in second.values()])} (files are paired {how})")
     lonely_a = sorted(set(first) - set(second))
     lonely_b = sorted(set(second) - set(first))
     if (lonely_a or lonely_b) and not subset:
         parts = []
         if lonely_a:
-            parts.append(f"{missing[0]}: {_short([first[k].name for k in lonely_a])}")
+            parts.append(f"{missing[0]}: {short_list([first[k].name for k in lonely_a])}")
         if lonely_b:
-            parts.append(f"{missing[1]}: {_short([second[k].name for k in lonely_b])}")
+            parts.append(f"{missing[1]}: {short_list([second[k].name for k in lonely_b])}")
         raise ValueError(f"{where}: unpaired files; " + "; ".join(parts))
     return [(k, first[k], second[k]) for k in common]
 

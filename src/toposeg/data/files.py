@@ -4,7 +4,9 @@ opened, so mistakes fail before any work)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
+
+from toposeg.io import short_list
 
 
 def as_root(root, kind: str) -> Path:
@@ -20,13 +22,6 @@ def as_root(root, kind: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"{kind}: data root not found: {path}")
     return path
-
-
-def short_list(names: Sequence[str], limit: int = 10) -> str:
-    """``"a, b, c ... (+n more)"``."""
-    names = list(names)
-    more = f" ... (+{len(names) - limit} more)" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
 
 
 def refuse_empty_files(paths: Iterable[Path], where: str) -> None:
