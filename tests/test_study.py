@@ -303,3 +303,51 @@ def test_evaluate_summary_has_the_betti_matching_and_local_betti_columns(tmp_pat
     cells = dict(zip([c.strip() for c in header.split("|")[1:-1]], [c.strip() for c in row.split("|")[1:-1]]))
     # hand count: the spurious pixel is the one unmatched component, the holes match: total 1
     assert cells["Betti matching error ↓"] == "1.000 ± 0.000"
+
+
+def test_parallel_jobs_give_the_same_runs_as_one_process(study, tmp_path, capsys):
+    """``--jobs 2`` (spawned workers) writes the same test scores as the sequential study: batches
+    are a function of seed and step, so where a run executes must not change it."""
+    configs, out, args = study
+    par = tmp_path / "par"
+    capsys.readouterr()
+    assert main([*args[:2], "--out", str(par), *args[4:], "--jobs", "2"]) == 0
+    log = capsys.readouterr().out
+    assert "cv: 8 runs (2 configs x 2 seed(s) x 2 fold(s)) with 2 worker processes on cpu" in log
+    assert log.count(" done in ") == 8 and "(8/8," in log
+    done = [line.split(" done")[0] for line in log.splitlines() if " done in " in line]
+    # the first config ("shpm": sorted names) writes each fold's pre-training, so it starts first everywhere
+    assert done[:2] == ["cv: shpm seed 0 fold 0", "cv: shpm seed 0 fold 1"] and len(set(done)) == 8
+    for s in (0, 1):
+        for k in (0, 1):
+            for name in ("unet", "shpm"):
+                a = json.loads((out / f"seed{s}" / f"fold{k}" / name / "test_summary.json").read_text())
+                b = json.loads((par / f"seed{s}" / f"fold{k}" / name / "test_summary.json").read_text())
+                assert a["checkpoints"] == b["checkpoints"], (s, k, name)
+    assert (par / "table1.md").read_text() == (out / "table1.md").read_text()
+    assert main([*args[:2], "--out", str(par), *args[4:], "--jobs", "2"]) == 0  # all reused
+    assert capsys.readouterr().out.count(" done in ") == 8
+    assert main([*args[:2], "--out", str(par), *args[4:], "--jobs", "0"]) == 2
+    assert "--jobs must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_report_only_from_copied_runs_without_checkpoints(study, tmp_path, capsys):
+    """Runs copied from another machine without their checkpoints: ``--report-only`` writes the
+    same Table 1 as the call that trained them, and names the runs that are missing."""
+    import shutil
+
+    configs, out, args = study
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("*.pt", "table1*", "paired*", "per_case.csv", "fig5.png"))
+    assert not list(copy.rglob("*.pt"))
+    capsys.readouterr()
+    assert main([*args[:2], "--out", str(copy), *args[4:], "--report-only"]) == 0
+    assert (copy / "table1.md").read_text() == (out / "table1.md").read_text()
+    assert "missing" not in capsys.readouterr().out
+    (copy / "seed1" / "fold0" / "shpm" / "test_summary.json").unlink()
+    assert main([*args[:2], "--out", str(copy), *args[4:], "--report-only"]) == 0
+    assert "1 run(s) missing, the tables use the others: shpm seed 1 fold 0" in capsys.readouterr().out
+    n = json.loads((copy / "table1.json").read_text())["blocks"]["final/raw"]["n_runs"]
+    assert n == {"shpm": 3, "unet": 4}
+    assert main([*args[:2], "--out", str(tmp_path / "empty"), *args[4:], "--report-only"]) == 2
+    assert "no finished runs" in capsys.readouterr().err

@@ -24,6 +24,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", default=None,
                         help="comma-separated config names or losses to keep, e.g. unet,shpm "
                              "(a name that matches no config is an error)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: write the tables and figures from the finished runs in --out "
+                             "(e.g. runs copied from other machines: test_summary.json and test predictions "
+                             "suffice), listing the runs that are missing")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="runs at a time, each in its own process with one torch thread (on a GPU they "
+                             "share it); a fold's first config runs first, since it writes the fold's shared "
+                             "pre-training. Useful on many cores or a large GPU; 1 = one after the other")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,9 +49,12 @@ def run(args: argparse.Namespace) -> int:
     configs = load_configs(paths, args.set)
     if args.methods is not None:
         configs = select_methods(configs, args.methods)
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
     folds = parse_folds(args.folds)
     seeds = parse_seeds(args.seed)
     with distributed_session(resolve_device(args.device)) as device:
         run_cv(configs, data_root=args.data_root, out=Path(args.out), folds=folds, seed=seeds,
-               device=device, progress=not args.no_progress, resume=args.resume, baseline=args.baseline)
+               device=device, progress=not args.no_progress, resume=args.resume, baseline=args.baseline, jobs=args.jobs,
+               report_only=args.report_only)
     return 0

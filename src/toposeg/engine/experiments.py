@@ -222,17 +222,29 @@ def select_methods(configs: Sequence[Config], methods: str) -> list[Config]:
 
 def run_cv(configs: Sequence[Config], *, data_root: Optional[str], out: Path, folds: Sequence[int],
            seed: Union[int, Sequence[int]] = 0, device: str = "cpu", progress: bool = True, resume: bool = False,
-           baseline: Optional[str] = None, log: Callable[[str], None] = print) -> Path:
+           baseline: Optional[str] = None, log: Callable[[str], None] = print, jobs: int = 1,
+           report_only: bool = False) -> Path:
     """Run every config on every seed and fold (finished runs are reused), then write the tables
     and figures (rank 0 only under torchrun). Every config is checked before the first run.
+
+    ``jobs``: runs at a time, each in its own process with one torch thread (see
+    :func:`run_parallel`); 1 (default) runs them one after the other in this process.
+    ``report_only``: train nothing; write the tables and figures from the finished runs found in
+    ``out`` (runs copied from other machines need only their ``test_summary.json`` and test
+    predictions), listing the (config, seed, fold) runs that are missing. Raises
+    FileNotFoundError when none is found.
 
     ``seed``: one seed or a list (``seed{s}/`` folders; the fold split is the same for all).
     ``baseline``: the config name the paired differences compare with (default: the config
     whose loss is ``bce_dice``, see :func:`find_baseline`)."""
     from toposeg.config import validate
-    from toposeg.engine.protocol import _distributed, check_layout, run_fold
+    from toposeg.engine.protocol import _distributed, check_layout, run_dir, run_fold
 
     seeds = [seed] if isinstance(seed, int) else list(seed)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an int >= 1, got {jobs!r}")
+    if jobs > 1 and _distributed()[1] > 1:
+        raise ValueError("jobs > 1 cannot be combined with torchrun (one process per GPU already runs each run)")
     if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
         raise ValueError(f"seeds must be non-negative ints, got {seed!r}")
     names = [c.name for c in configs]
@@ -250,14 +262,31 @@ def run_cv(configs: Sequence[Config], *, data_root: Optional[str], out: Path, fo
                          "the checkpoint-selection rule must be the same for every method of a comparison")
     base = find_baseline(configs, baseline)
     check_layout(out)
+    if report_only:
+        found = collect(out, names, folds, seeds)
+        missing = [f"{n} seed {s} fold {k}" for s in seeds for k in folds for n in names
+                   if not (run_dir(out, s, k) / n / "test_summary.json").is_file()]
+        if not found:
+            raise FileNotFoundError(f"--report-only: no finished runs of {names} (seeds {seeds}, folds {list(folds)}) "
+                                    f"in {out}")
+        if missing:
+            log(f"--report-only: {len(missing)} run(s) missing, the tables use the others: {', '.join(missing)}")
+        path = write_table1(out, found, title=f"Table 1: {configs[0].data.kind}", baseline=base)
+        _figure5(out, configs, folds[0], data_root, seeds[0])
+        log(f"wrote {path} from {sum(len(r) for r in found.values())} finished run(s)")
+        return path
     for cfg in configs:  # data, model and loss of every config checked before any training
         run_fold(cfg, data_root=data_root, out=out, fold=folds[0], seed=seeds[0], device=device, progress=progress,
                  resume=resume, log=log, preflight_only=True)
-    for s in seeds:
-        for k in folds:
-            for cfg in configs:
-                run_fold(cfg, data_root=data_root, out=out, fold=k, seed=s, device=device, progress=progress,
-                         resume=resume, log=log)
+    if jobs > 1:
+        run_parallel(configs, data_root=data_root, out=out, folds=folds, seeds=seeds, device=device,
+                     resume=resume, jobs=jobs, log=log)
+    else:
+        for s in seeds:
+            for k in folds:
+                for cfg in configs:
+                    run_fold(cfg, data_root=data_root, out=out, fold=k, seed=s, device=device, progress=progress,
+                             resume=resume, log=log)
     if _distributed()[0] != 0:  # only rank 0 writes the tables and the figure
         return out / "table1.md"
     found = collect(out, names, folds, seeds)
@@ -267,6 +296,76 @@ def run_cv(configs: Sequence[Config], *, data_root: Optional[str], out: Path, fo
     log(f"wrote {path}, table1.csv, table1.json, per_case.csv, fig5.png"
         + (", paired.md, paired.json and paired.png" if base else "") + f" in {out}")
     return path
+
+
+def _run_task(cfg: Config, data_root: Optional[str], out: Path, fold: int, seed: int, device: str,
+              resume: bool) -> float:
+    """One (config, seed, fold) run in a worker process of :func:`run_parallel`; returns seconds."""
+    import time
+
+    from toposeg.engine.protocol import run_fold
+
+    start = time.perf_counter()
+    run_fold(cfg, data_root=data_root, out=out, fold=fold, seed=seed, device=device, progress=False,
+             resume=resume, log=lambda s: None)
+    return time.perf_counter() - start
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_parallel(configs: Sequence[Config], *, data_root: Optional[str], out: Path, folds: Sequence[int],
+                 seeds: Sequence[int], device: str, resume: bool, jobs: int,
+                 log: Callable[[str], None] = print) -> None:
+    """Run every (config, seed, fold) with ``jobs`` worker processes (spawned, one torch thread
+    each; on CUDA they share the GPU). The first config of each (seed, fold) runs first, since it
+    writes the fold's shared pre-training; the fold's other configs become ready once it has
+    finished. Ready runs start in the order (config, seed, fold) of the arguments, so an
+    interrupted call has finished the first configs on every seed and fold first. One line per
+    finished run (seconds, runs done / total). The first failure stops the start of new runs,
+    waits for those running, and is raised; finished runs stay on disk and are reused by the
+    next call (``resume=True`` also continues interrupted ones)."""
+    import multiprocessing as mp
+    import time
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    total = len(configs) * len(seeds) * len(folds)
+    start = time.perf_counter()
+    done = 0
+    ready = [(0, si, ki) for si in range(len(seeds)) for ki in range(len(folds))]  # indices into the arguments
+    log(f"cv: {total} runs ({len(configs)} configs x {len(seeds)} seed(s) x {len(folds)} fold(s)) "
+        f"with {jobs} worker processes on {device}")
+    error: Optional[BaseException] = None
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                             initargs=(1,)) as pool:
+        running: dict[Any, tuple[int, int, int]] = {}
+        while ready or running:
+            ready.sort()
+            while error is None and ready and len(running) < jobs:
+                c, si, ki = task = ready.pop(0)
+                running[pool.submit(_run_task, configs[c], data_root, out, folds[ki], seeds[si], device,
+                                    resume)] = task
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                c, si, ki = running.pop(fut)
+                where = f"{configs[c].name} seed {seeds[si]} fold {folds[ki]}"
+                try:
+                    seconds = fut.result()
+                except BaseException as exc:  # noqa: BLE001 - re-raised below, after the running ones end
+                    log(f"cv: {where} FAILED: {type(exc).__name__}: {exc}")
+                    error = error or exc
+                    continue
+                done += 1
+                log(f"cv: {where} done in {seconds:.0f} s ({done}/{total}, {time.perf_counter() - start:.0f} s elapsed)")
+                if c == 0:
+                    ready += [(other, si, ki) for other in range(1, len(configs))]
+    if error is not None:
+        raise error
 
 
 def _figure5(out: Path, configs: Sequence[Config], fold: int, data_root: Optional[str], seed: int = 0) -> None:
