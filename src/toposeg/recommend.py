@@ -1,0 +1,44 @@
+"""What toposeg recommends training with, per dataset kind, and on what evidence.
+
+The recommendation is chosen by the rule of docs/results.md ("How the recommended method is
+chosen"): validation splits only, the same rule for every method. It may be the paper's SHPM, a
+variant, a rival, or the plain baseline; ``evidence`` says which study chose it and how sure it is.
+``toposeg demo`` trains the recommended method beside the baseline and the paper's SHPM, and
+``configs/recommended/`` holds a config per dataset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A fine-tuning loss for :func:`toposeg.losses.build_loss` and why it was chosen.
+
+    Attributes:
+        loss: registry name (``toposeg.losses.LOSSES``).
+        params: keyword arguments of that loss.
+        evidence: one sentence: which study, which rule, how many folds and seeds, provisional or not.
+    """
+
+    loss: str
+    params: dict[str, Any] = field(default_factory=dict)
+    evidence: str = ""
+
+
+#: dataset kind -> recommendation (kinds without an entry fall back to :data:`DEFAULT`)
+RECOMMENDED: dict[str, Recommendation] = {}
+DEFAULT = Recommendation(
+    "cldice", {},
+    "provisional: the best method on the ISBI 2012 pilot (toposeg 0.2, 2 folds, 1 seed, equal budget); "
+    "the multi-seed study of docs/results.md decides")
+
+
+def recommended(kind: str) -> Recommendation:
+    """The recommendation for a dataset kind (``"vessels2d"``, ``"isbi2012"``, ...); kinds not in
+    :data:`RECOMMENDED` get :data:`DEFAULT`. Raises TypeError for a non-string kind."""
+    if not isinstance(kind, str):
+        raise TypeError(f"kind must be a dataset kind name (str), got {type(kind).__name__} {kind!r}")
+    return RECOMMENDED.get(kind, DEFAULT)
