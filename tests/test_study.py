@@ -325,6 +325,13 @@ def test_parallel_jobs_give_the_same_runs_as_one_process(study, tmp_path, capsys
                 b = json.loads((par / f"seed{s}" / f"fold{k}" / name / "test_summary.json").read_text())
                 assert a["checkpoints"] == b["checkpoints"], (s, k, name)
     assert (par / "table1.md").read_text() == (out / "table1.md").read_text()
+    # validation.md/.json: final-checkpoint validation scores, the same however the runs were executed
+    assert (par / "validation.json").read_text() == (out / "validation.json").read_text()
+    val = json.loads((out / "validation.json").read_text())
+    last = [[json.loads(line)["val"]["dice"] for line in (out / f"seed{s}" / f"fold{k}" / "unet" / "log.jsonl")
+             .read_text().splitlines() if '"val"' in line][-1] for s in (0, 1) for k in (0, 1)]
+    assert val["n_runs"] == {"unet": 4, "shpm": 4} and val["choice"]["method"] in ("unet", "shpm")
+    assert val["summary"]["unet"]["dice"]["mean"] == pytest.approx(np.mean(last))
     assert main([*args[:2], "--out", str(par), *args[4:], "--jobs", "2"]) == 0  # all reused
     assert capsys.readouterr().out.count(" done in ") == 8
     assert main([*args[:2], "--out", str(par), *args[4:], "--jobs", "0"]) == 2

@@ -272,6 +272,7 @@ def run_cv(configs: Sequence[Config], *, data_root: Optional[str], out: Path, fo
         if missing:
             log(f"--report-only: {len(missing)} run(s) missing, the tables use the others: {', '.join(missing)}")
         path = write_table1(out, found, title=f"Table 1: {configs[0].data.kind}", baseline=base)
+        _validation(out, configs, folds, seeds, base)
         _figure5(out, configs, folds[0], data_root, seeds[0])
         log(f"wrote {path} from {sum(len(r) for r in found.values())} finished run(s)")
         return path
@@ -291,9 +292,10 @@ def run_cv(configs: Sequence[Config], *, data_root: Optional[str], out: Path, fo
         return out / "table1.md"
     found = collect(out, names, folds, seeds)
     path = write_table1(out, found, title=f"Table 1: {configs[0].data.kind}", baseline=base)
+    _validation(out, configs, folds, seeds, base)
     _figure5(out, configs, folds[0], data_root, seeds[0])
     log("\n" + path.read_text())
-    log(f"wrote {path}, table1.csv, table1.json, per_case.csv, fig5.png"
+    log(f"wrote {path}, table1.csv, table1.json, per_case.csv, validation.md, validation.json, fig5.png"
         + (", paired.md, paired.json and paired.png" if base else "") + f" in {out}")
     return path
 
@@ -366,6 +368,16 @@ def run_parallel(configs: Sequence[Config], *, data_root: Optional[str], out: Pa
                     ready += [(other, si, ki) for other in range(1, len(configs))]
     if error is not None:
         raise error
+
+
+def _validation(out: Path, configs: Sequence[Config], folds: Sequence[int], seeds: Sequence[int],
+                baseline: Optional[str]) -> None:
+    """``validation.md/.json``: final-checkpoint validation scores and the recommended method's
+    choice by the written rule (:mod:`toposeg.reports.selection`)."""
+    from toposeg.reports.selection import write_validation
+
+    write_validation(out, [c.name for c in configs], folds, seeds, baseline,
+                     steps={c.name: c.train.finetune.steps for c in configs})
 
 
 def _figure5(out: Path, configs: Sequence[Config], fold: int, data_root: Optional[str], seed: int = 0) -> None:

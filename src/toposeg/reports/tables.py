@@ -16,6 +16,7 @@ METRICS: dict[str, tuple[str, bool]] = {
     "betti0_error": ("β0 error ↓", False),
     "betti1_error": ("β1 error ↓", False),
     "betti2_error": ("β2 error ↓", False),
+    "betti_sum": ("β0 + β1 error ↓", False),  # the selection score of toposeg.reports.selection
     "apls": ("APLS ↑", True),
     "betti_matching_error": ("Betti matching error ↓", False),
     "local_betti_error": ("local Betti error ↓", False),
