@@ -152,26 +152,48 @@ def test_threads_recorded_in_run_metadata(tmp_path):
 
 
 def test_demo_quick_end_to_end(tmp_path, capsys):
-    assert main(["demo", "--quick", "--no-progress", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--quick", "--no-progress", "--recommended", "cldice", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"wrote {tmp_path / 'table.md'}" in out
     results = json.loads((tmp_path / "results.json").read_text())
-    methods = ["U-Net (pre-trained)", "U-Net, fine-tuned BCE+Dice", "U-Net + SHPM"]
+    methods = ["U-Net (pre-trained)", "U-Net, fine-tuned BCE+Dice", "U-Net + SHPM (paper)",
+               "U-Net + cldice (recommended)"]
     assert list(results["summary"]) == methods
     for method in methods:
         assert set(results["summary"][method]) >= {"dice", "iou", "betti0_error", "betti1_error"}
         assert len(results["per_case"][method]) == results["config"]["n_test"]
+    assert {k: results["recommended"][k] for k in ("loss", "params", "source", "row")} == {
+        "loss": "cldice", "params": {}, "source": "--recommended", "row": "U-Net + cldice (recommended)"}
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [
+        "finetune_bce_dice", "finetune_recommended", "finetune_shpm", "pretrain"]
     table = (tmp_path / "table.md").read_text()
     assert "| Method | Dice ↑ | IoU ↑ | β0 error ↓ | β1 error ↓ |" in table
+    assert "\nRecommended for vessels2d: `cldice`, the row “U-Net + cldice (recommended)”" in table
+    assert "Evidence: chosen by the user (--recommended cldice, the loss's default parameters)" in table
     from skimage.io import imread
 
-    fig = imread(tmp_path / "figure.png")
-    assert fig.ndim == 3 and fig.shape[0] > 100 and fig.shape[1] > 500
+    fig = imread(tmp_path / "figure.png")  # 2 cases x (image, truth, 3 predictions, 2 hard-pixel overlays)
+    assert fig.ndim == 3 and fig.shape[0] > 100 and fig.shape[1] > 1500
 
 
 def test_demo_bad_options(capsys):
     assert main(["demo", "--size", "32", "--out", "x"]) == 2  # default patch 64 > size 32
     assert "patch (64) must not exceed the image size (32)" in capsys.readouterr().err
+
+
+def test_demo_rejects_an_unknown_recommended_loss_before_any_work(tmp_path, capsys):
+    assert main(["demo", "--quick", "--recommended", "dice", "--out", str(tmp_path / "d")]) == 2
+    from toposeg.losses import LOSSES
+
+    err = capsys.readouterr().err  # the registry's names, however many it has (at least these)
+    assert err == ("toposeg demo: error: unknown loss 'dice' for the recommended method (--recommended); "
+                   f"valid: {sorted(LOSSES)}\n")
+    assert {"bce_dice", "cldice", "shpm", "skeleton_recall"} <= set(LOSSES)
+    assert not (tmp_path / "d").exists()
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", "--recommended", "cldice", "--no-recommended", "--out", str(tmp_path / "d")])
+    assert exit_.value.code == 2
+    assert "not allowed with argument --recommended" in capsys.readouterr().err
 
 
 def test_staged_output_is_whole_or_absent(tmp_path):

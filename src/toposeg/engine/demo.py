@@ -310,7 +310,8 @@ def _recommendation_note(cfg: DemoConfig, rec: Recommendation, row: Optional[str
     else:
         where = "not fine-tuned in this run (--no-recommended)"
     evidence = rec.evidence.strip() or "none given"
-    return f"Recommended for {cfg.kind}: {what}, {where}. Evidence: {evidence}" + ("" if evidence.endswith(".") else ".")
+    stop = "" if evidence.endswith(".") else "."
+    return f"Recommended for {cfg.kind}: {what}, {where}. Evidence: {evidence}{stop}"
 
 
 def _shpm_masks(prob: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
