@@ -1,0 +1,252 @@
+"""benchmarks/diagnose_study.py on a hand-made study folder: every count is known by construction.
+
+Ground truth (40 x 60): bar A rows 5-11 x cols 5-54, bar B rows 25-31 x cols 5-54, a small bar C
+rows 34-36 x cols 5-14. Predictions:
+
+* ``unet`` (baseline): the GT with bar A cut at cols 29-30 (one gap in A's skeleton, A in 2 pieces);
+* ``shpm``: the GT (gap closed) plus a 3-px speck away from the GT and a 2x2 pinhole inside bar A,
+  off A's skeleton (seed 1: the GT exactly, to check the averaging over seeds);
+* ``cutter``: the baseline with bar B also cut at col 20, bar C missing, a 1-px pinhole on B's
+  skeleton (a *bridged* gap) and a spurious square ring (7 x 11 outline, 32 px) around a 45-px hole
+  on GT background.
+
+Expected values are hand counts; the skeleton is scikit-image's (the script's stated reference).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from skimage.morphology import skeletonize
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("diagnose_study", ROOT / "benchmarks" / "diagnose_study.py")
+ds = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ds)
+
+H, W = 40, 60
+
+
+def _gt():
+    g = np.zeros((H, W), bool)
+    g[5:12, 5:55] = True   # A
+    g[25:32, 5:55] = True  # B
+    g[34:37, 5:15] = True  # C
+    return g
+
+
+def _baseline():
+    p = _gt()
+    p[5:12, 29:31] = False
+    return p
+
+
+def _shpm():
+    p = _gt()
+    p[18, 10:13] = True       # 3-px speck, 6+ px from any GT pixel
+    p[6:8, 40:42] = False     # 4-px pinhole in bar A (skeleton is row 8 there)
+    return p
+
+
+def _cutter():
+    p = _baseline()
+    p[25:32, 20] = False      # B cut
+    p[34:37, 5:15] = False    # C missed
+    p[14:21, 40:51] = True    # ring: outline of a 7 x 11 box ...
+    p[15:20, 41:50] = False   # ... around a 5 x 9 = 45 px hole
+    p[28, 40] = False         # 1-px pinhole on B's skeleton: a gap the prediction connects around
+    return p
+
+
+def _write_run(root: Path, seed: int, fold: int, method: str, preds: dict, summary=None, log=None):
+    d = root / f"seed{seed}" / f"fold{fold}" / method
+    d.mkdir(parents=True)
+    np.savez_compressed(d / "test_predictions.npz", **preds)
+    (d / "test_summary.json").write_text(json.dumps(summary or {"per_case": []}))
+    if log is not None:
+        (d / "log.jsonl").write_text("\n".join(json.dumps(e) for e in log) + "\n")
+    return d
+
+
+def _tele(step, hard_pos, grad_share):
+    return {"step": step, "loss": 0.5, "val": {"dice": 0.8},
+            "hpm": {"hard_pos": hard_pos, "hard_neg": 2 * hard_pos, "hard": 3 * hard_pos,
+                    "hard_fraction": 0.01, "hpm_term": 0.4, "lam": 0.5, "grad_share": grad_share}}
+
+
+@pytest.fixture()
+def study(tmp_path):
+    root = tmp_path / "study"
+    for seed in (0, 1):
+        _write_run(root, seed, 0, "unet", {"c0": _baseline()},
+                   summary={"per_case": [{"case_id": "c0", "betti0_pred": 4.0, "betti1_pred": 0.0,
+                                          "spurious_components": 0.0, "missing_components": 0.0,
+                                          "split_components": 1.0}]})
+        _write_run(root, seed, 0, "shpm", {"c0": _shpm() if seed == 0 else _gt()},
+                   log=[{"step": 1, "loss": 1.0}, _tele(50, 10 + 20 * seed, 0.5 + seed), _tele(100, 5, 0.2),
+                        _tele(100, 7 + 2 * seed, 0.4)])  # step 100 logged twice (resumed run): the last one counts
+        _write_run(root, seed, 0, "cutter", {"c0": _cutter()})
+    # an unfinished run and the shared pre-training are not runs to read
+    (root / "seed0" / "fold0" / "pretrain").mkdir()
+    (root / "seed0" / "fold1" / "unet").mkdir(parents=True)
+    (root / "seed0" / "fold1" / "unet" / "config.yaml").write_text("name: unet\n")
+    return root
+
+
+def _row(result, method, seed):
+    (r,) = [r for r in result["per_case"] if r["method"] == method and r["seed"] == seed]
+    return r
+
+
+def test_preconditions_of_the_hand_construction():
+    sk = skeletonize(_gt())
+    assert not (sk & ~_shpm()).any()                 # the pinhole is off the skeleton
+    assert sk[8, 29] and sk[8, 30] and sk[28, 20]    # the cuts cross the skeleton
+    assert sk[34:37].sum() > 0
+
+
+def test_dual_connectivity_diamond():
+    """An 8-connected diamond of 4 pixels is one component enclosing a 1-px hole (background
+    4-connected), as toposeg's Betti numbers count it (docs/evaluation.md: foreground 8 / background 4)."""
+    p = np.zeros((5, 5), bool)
+    p[1, 2] = p[2, 1] = p[2, 3] = p[3, 2] = True
+    gt = np.zeros((5, 5), bool)
+    gt[2, 2] = True
+    assert ds.component_stats(p, gt)["pred_components"] == 1
+    assert ds.component_stats(p, gt)["spurious"] == 1
+    one = gt.copy()
+    one[2, 3] = True                  # a 2-px component sharing one pixel with the GT is on-GT
+    assert (ds.component_stats(one, gt)["spurious"], ds.component_stats(one, gt)["on_gt_1_9"]) == (0, 1)
+    h = ds.hole_stats(p, gt)
+    assert (h["holes"], h["pinholes"], h["pinholes_on_fg"]) == (1, 1, 1)
+    border = np.zeros((5, 5), bool)
+    border[0:3, 0:3] = True
+    border[1, 1] = False              # enclosed 1-px hole
+    border[4, 2:5] = True             # a bar on the border row: the background beside it is the outside
+    assert ds.hole_stats(border, gt)["holes"] == 1
+
+
+def test_hand_counts_per_case(study):
+    res = ds.diagnose(study, {"c0": _gt()}, baseline="unet", log=lambda s: None)
+    n_c = int(skeletonize(_gt())[34:37].sum())  # skeleton pixels of bar C
+
+    b = _row(res, "unet", 0)
+    assert (b["pred_components"], b["spurious"], b["on_gt"], b["on_gt_100_999"], b["on_gt_10_99"]) == (4, 0, 4, 3, 1)
+    assert (b["gt_components"], b["gt_split"], b["split_pieces"], b["gt_missed"], b["merged"]) == (3, 1, 1, 0, 0)
+    assert (b["holes"], b["pinholes"]) == (0, 0)
+    assert (b["missed_skeleton_px"], b["gaps"], b["gaps_breaking"], b["gaps_bridged"], b["gaps_isolated"]) == (2, 1, 1, 0, 0)
+    assert math.isnan(b["closed"]) and math.isnan(b["opened"])
+
+    s = _row(res, "shpm", 0)
+    assert (s["pred_components"], s["spurious"], s["spurious_1_9"], s["spurious_10_99"], s["spurious_px"]) == (4, 1, 1, 0, 3)
+    assert (s["on_gt"], s["gt_split"], s["split_pieces"], s["gt_missed"]) == (3, 0, 0, 0)
+    assert (s["holes"], s["pinholes"], s["pinholes_on_fg"], s["pinholes_on_bg"], s["holes_10_99"]) == (1, 1, 1, 0, 0)
+    assert (s["missed_skeleton_px"], s["gaps"]) == (0, 0)
+    assert (s["closed"], s["opened"], s["net_closed"]) == (1, 0, 1)
+    s1 = _row(res, "shpm", 1)
+    assert (s1["spurious"], s1["pinholes"], s1["closed"], s1["opened"]) == (0, 0, 1, 0)
+
+    c = _row(res, "cutter", 0)
+    assert (c["pred_components"], c["spurious"], c["spurious_10_99"], c["spurious_px"], c["on_gt"]) == (5, 1, 1, 32, 4)
+    assert (c["on_gt_100_999"], c["gt_split"], c["split_pieces"], c["gt_missed"], c["merged"]) == (4, 2, 2, 1, 0)
+    assert (c["holes"], c["holes_10_99"], c["holes_10_99_on_bg"], c["holes_on_fg"]) == (2, 1, 1, 1)
+    assert (c["pinholes"], c["pinholes_on_fg"], c["holes_ge100"]) == (1, 1, 0)
+    assert (c["missed_skeleton_px"], c["gaps"]) == (2 + 1 + n_c + 1, 4)
+    assert (c["gaps_breaking"], c["gaps_bridged"], c["gaps_isolated"]) == (2, 1, 1)
+    assert (c["closed"], c["opened"], c["net_closed"]) == (0, 3, -3)
+
+
+def test_aggregates_average_seeds_then_cases(study):
+    res = ds.diagnose(study, {"c0": _gt()}, baseline="unet", log=lambda s: None)
+    assert res["methods"] == ["unet", "cutter", "shpm"]
+    assert res["n_cases"] == {"unet": 1, "cutter": 1, "shpm": 1}
+    assert res["means"]["shpm"]["spurious_1_9"] == 0.5          # 1 speck in seed 0, none in seed 1
+    assert res["means"]["shpm"]["pinholes_on_fg"] == 0.5
+    assert res["paired"]["shpm"]["spurious"]["mean_diff"] == 0.5
+    assert res["paired"]["cutter"]["gt_missed"]["mean_diff"] == 1.0
+    g = res["gaps_vs_baseline"]
+    assert (g["shpm"]["closed"]["mean"], g["shpm"]["opened"]["mean"], g["shpm"]["net_closed"]["mean"]) == (1.0, 0.0, 1.0)
+    assert (g["cutter"]["opened"]["mean"], g["cutter"]["net_closed"]["mean"]) == (3.0, -3.0)
+    assert g["shpm"]["closed"]["n"] == 1
+    used = {(u["method"], u["seed"], u["fold"]) for u in res["runs_used"]}
+    assert used == {(m, s, 0) for m in ("unet", "shpm", "cutter") for s in (0, 1)}
+    assert res["runs_unfinished_skipped"] == ["seed0/fold1/unet"]
+    # the hand-written toposeg scores of the baseline agree with the script's counts
+    assert res["consistency_with_test_summary"]["n_mismatches"] == 0
+
+
+def test_consistency_check_reports_a_disagreeing_stored_score(tmp_path):
+    root = tmp_path / "s"
+    _write_run(root, 0, 0, "unet", {"c0": _baseline()}, summary={"per_case": [{"case_id": "c0", "betti0_pred": 3.0}]})
+    res = ds.diagnose(root, {"c0": _gt()}, baseline="unet", log=lambda s: None)
+    c = res["consistency_with_test_summary"]
+    assert c["n_mismatches"] == 1
+    assert c["mismatches"][0]["ours_vs_toposeg"] == {"pred_components": (4, 3.0)}
+
+
+def test_telemetry_median_over_runs_last_entry_wins(study):
+    res = ds.diagnose(study, {"c0": _gt()}, baseline="unet", log=lambda s: None)
+    tele = res["telemetry"]
+    assert list(tele) == ["shpm"]                       # only runs whose log has "hpm"
+    assert sorted(tele["shpm"]) == [50, 100]
+    assert tele["shpm"][50]["hard_pos"] == 20.0         # median of 10 and 30
+    assert tele["shpm"][50]["hard_neg"] == 40.0
+    assert tele["shpm"][50]["grad_share"] == 1.0        # median of 0.5 and 1.5
+    assert tele["shpm"][100]["hard_pos"] == 8.0         # median of 7 and 9 (not the first entry, 5)
+    assert tele["shpm"][100]["n_runs"] == 2
+
+
+def test_methods_filter_and_progress_lines(study):
+    lines = []
+    res = ds.diagnose(study, {"c0": _gt()}, baseline="unet", methods=["unet", "shpm"], log=lines.append)
+    assert res["methods"] == ["unet", "shpm"]
+    assert len(lines) == 4 and all(line.startswith("read seed") for line in lines)
+
+
+def test_outputs_are_written(study, tmp_path):
+    labels = {"c0": _gt()}
+    res = ds.diagnose(study, labels, baseline="unet", log=lambda s: None)
+    files = ds.write_outputs(res, tmp_path / "out", runs=study, labels=labels)
+    for name in ("diagnosis.json", "diagnosis.md", "components.png", "telemetry.png", "example.png"):
+        assert (tmp_path / "out" / name).stat().st_size > 0, name
+    data = json.loads(files["json"].read_text())
+    assert data["example"]["method"] == "shpm" and data["example"]["added_components"] == 0
+    assert data["gaps_vs_baseline"]["shpm"]["closed"]["mean"] == 1.0
+    assert "| shpm |" in files["md"].read_text()
+
+
+def test_no_finished_runs_is_a_clear_error(tmp_path):
+    root = tmp_path / "empty_study"
+    (root / "seed0" / "fold0" / "unet").mkdir(parents=True)  # started, never finished
+    with pytest.raises(ValueError, match="no finished runs.*empty_study"):
+        ds.diagnose(root, {}, baseline="unet", log=lambda s: None)
+
+
+def test_baseline_not_among_methods(study):
+    with pytest.raises(ValueError, match=r"--baseline 'bce' is not among the methods \['unet', 'shpm'\]"):
+        ds.diagnose(study, {"c0": _gt()}, baseline="bce", methods=["unet", "shpm"], log=lambda s: None)
+    with pytest.raises(ValueError, match=r"--baseline 'bce' is not among the methods .* found in"):
+        ds.diagnose(study, {"c0": _gt()}, baseline="bce", log=lambda s: None)
+
+
+def test_requested_method_without_runs(study):
+    with pytest.raises(ValueError, match=r"no finished run of method\(s\) \['thpm'\]"):
+        ds.diagnose(study, {"c0": _gt()}, baseline="unet", methods=["unet", "thpm"], log=lambda s: None)
+
+
+def test_missing_label_and_shape_mismatch(study):
+    with pytest.raises(KeyError, match="'c0'"):
+        ds.diagnose(study, {"other": _gt()}, baseline="unet", log=lambda s: None)
+    with pytest.raises(ValueError, match=r"prediction shape \(40, 60\) != label shape \(40, 61\)"):
+        ds.diagnose(study, {"c0": np.zeros((40, 61), bool)}, baseline="unet", log=lambda s: None)
+
+
+def test_case_ids_must_match_splits_json(study):
+    (study / "splits.json").write_text(json.dumps({"folds": [{"train": [], "val": [], "test": ["c1"]}]}))
+    with pytest.raises(ValueError, match=r"case ids \['c0'\] differ from fold 0's test ids \['c1'\]"):
+        ds.diagnose(study, {"c0": _gt()}, baseline="unet", log=lambda s: None)
