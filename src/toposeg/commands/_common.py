@@ -300,6 +300,40 @@ def check_output(out: PathLike, overwrite: bool, flag: str = "--out", *, file: b
     return out
 
 
+def check_apart(out: PathLike, inputs: dict, flag: str = "--out", *, writes: tuple = ()) -> Path:
+    """Refuse (ValueError, before any work) an output that would write into an input:
+
+    - ``out`` equal to or inside an input folder (the results would land among the inputs, and a
+      later run would read them as inputs),
+    - ``out`` equal to an input file (it would be replaced),
+    - an input file directly in the folder ``out`` whose name is one of ``writes`` (the names the
+      command writes there; it would be replaced).
+
+    ``inputs``: ``{flag: path or None}``; paths are compared after resolving symbolic links.
+    Returns ``out`` as a Path.
+    """
+    out = Path(out)
+    target = out.resolve()
+    for name, value in inputs.items():
+        if value is None:
+            continue
+        path = Path(value)
+        source = path.resolve()
+        if path.is_dir():
+            if target == source:
+                raise ValueError(f"{flag} {out} is the {name} folder; the results would be written among the "
+                                 f"inputs: choose an output folder outside {name} {path}")
+            if target.is_relative_to(source):
+                raise ValueError(f"{flag} {out} lies inside the {name} folder {path}; the results would be written "
+                                 "among the inputs: choose an output folder outside it")
+        elif target == source:
+            raise ValueError(f"{flag} {out} is the {name} file; it would be overwritten: choose another name")
+        elif source.parent == target and source.name in writes:
+            raise ValueError(f"{flag} {out}: {name} {path} is in it and has the name of an output "
+                             f"({source.name}); it would be overwritten: choose another folder")
+    return out
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

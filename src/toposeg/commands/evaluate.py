@@ -10,6 +10,7 @@ When ``--pred`` holds the ``predict.json`` written by ``toposeg predict``, its t
 probability maps) and label polarity (``label_foreground`` of the training data) are used unless
 ``--threshold`` / ``--label-foreground`` say otherwise, so ``predict`` + ``evaluate`` score the
 test cases as training did. Every pair is read and checked before the outputs appear (all at once).
+An ``--out`` that is, or lies inside, the ``--pred`` or ``--gt`` folder is refused before any work.
 
 With ``--nnunet``, ``--pred``/``--gt`` are nnU-Net label-map folders (values ``0..K``, e.g. the
 output of ``nnUNetv2_predict`` and ``nnUNet_raw/DatasetXXX/labelsTs``): every foreground class of
@@ -36,6 +37,8 @@ _CONNECTIVITIES = (4, 8, 6, 26)
 _DEFAULT_SNAP = 5.0
 #: columns of ``per_case.csv`` rows of :func:`toposeg.nnunet.evaluate_folder` that are not metrics
 _NNUNET_KEYS = ("case", "class", "label", "ignored_voxels")
+#: the files written into ``--out``
+_OUTPUTS = ("per_case.csv", "per_case_postprocessed.csv", "summary.json", "summary.md")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -188,8 +191,8 @@ def _run_binary(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from toposeg._checks import check_threshold
-    from toposeg.commands._common import (check_output, resolve_label_foreground, staged_output, thread_settings,
-                                          warn_foreground_fraction)
+    from toposeg.commands._common import (check_apart, check_output, resolve_label_foreground, staged_output,
+                                          thread_settings, warn_foreground_fraction)
     from toposeg.metrics import MetricAccumulator, remove_small_objects
     from toposeg.reports.serialize import dumps, write_rows
     from toposeg.reports.tables import markdown_table
@@ -200,6 +203,7 @@ def _run_binary(args: argparse.Namespace) -> int:
     if args.postprocess is not None and args.postprocess < 1:
         raise ValueError(f"--postprocess MIN_SIZE must be a positive number of pixels, got {args.postprocess}")
     pred_dir, gt_dir, out = Path(args.pred), Path(args.gt), Path(args.out)
+    check_apart(out, {"--pred": pred_dir, "--gt": gt_dir}, writes=_OUTPUTS)
     check_output(out, args.overwrite)
     record = read_predict_record(pred_dir) if pred_dir.is_dir() else {}
     record_name = str(pred_dir / "predict.json")
@@ -316,11 +320,12 @@ def run_nnunet(pred, gt, out=None, *, overwrite: bool = False, dataset_json=None
     ``{metric: {mean, std, n_valid, n}}``) and ``summary.md``.
 
     Raises:
-        ValueError: no foreground class was scored, 2D and 3D label maps mixed, or any error of
+        ValueError: ``out`` is, or lies inside, the ``pred`` or ``gt`` folder (checked before any
+        work), no foreground class was scored, 2D and 3D label maps mixed, or any error of
         :func:`toposeg.nnunet.evaluate_folder` (missing ground truth, shapes, unknown labels).
         FileNotFoundError: a missing folder or ``dataset_json``.
     """
-    from toposeg.commands._common import check_output, staged_output, thread_settings
+    from toposeg.commands._common import check_apart, check_output, staged_output, thread_settings
     from toposeg.metrics import MetricAccumulator
     from toposeg.nnunet.evaluate import evaluate_folder, summarize
     from toposeg.reports.serialize import dumps, write_rows
@@ -329,6 +334,8 @@ def run_nnunet(pred, gt, out=None, *, overwrite: bool = False, dataset_json=None
 
     pred_dir, gt_dir = Path(pred), Path(gt)
     if out is not None:
+        json_file = dataset_json if isinstance(dataset_json, (str, Path)) else None
+        check_apart(out, {"--pred": pred_dir, "--gt": gt_dir, "--dataset-json": json_file}, writes=_OUTPUTS)
         out = check_output(out, overwrite)
     rows = evaluate_folder(pred_dir, gt_dir, dataset_json=dataset_json, connectivity=connectivity)
     if not rows:

@@ -3,7 +3,7 @@
 The ground truth is read by ``--label-foreground`` (default: ``label_foreground`` of the
 ``predict.json`` next to ``--pred`` when it is ``toposeg predict`` output, else nonzero). Every
 input (including ``--image``) is read and checked before any work, and the outputs appear all at
-once or not at all.
+once or not at all; an output that would replace an input file is refused.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from typing import Optional
 import numpy as np
 
 from toposeg.commands._common import add_label_foreground, add_out, add_overwrite, add_seed
+
+#: the files written into ``--out``
+_OUTPUTS = ("routes.json", "routes.csv", "routes.png")
 
 HELP = "Extract road/vessel graphs and plan routes on prediction vs ground truth (APLS, broken roads)."
 
@@ -94,13 +97,16 @@ def _fmt(x: float) -> str:
 def run(args: argparse.Namespace) -> int:
     import csv
 
-    from toposeg.commands._common import check_output, staged_output, thread_settings, warn_foreground_fraction
+    from toposeg.commands._common import (check_apart, check_output, staged_output, thread_settings,
+                                          warn_foreground_fraction)
     from toposeg.graph import apls_report, mask_to_graph, plan_routes, sample_pairs
     from toposeg.io import read_array, stem
     from toposeg.reports.serialize import dumps
 
     if args.pairs < 1:
         raise ValueError(f"--pairs must be >= 1, got {args.pairs}")
+    check_apart(args.out, {"--gt": args.gt, "--pred": args.pred, "--pred2": args.pred2, "--image": args.image},
+                writes=_OUTPUTS)
     check_output(args.out, args.overwrite)
     rule, rule_from = gt_rule(args.label_foreground, args.pred)
     gt = load_gt(args.gt, rule)

@@ -4,7 +4,7 @@ The mining threshold ``t`` defaults to the paper's 0.6 (the HPM methods' default
 With ``--checkpoint`` the whole image is predicted with the checkpoint's inference settings
 (window, overlap, normalisation, HU window) and its label polarity is the default of
 ``--label-foreground``. All inputs are read and checked before the figure is drawn; the figure
-appears whole or not at all.
+appears whole or not at all; an ``--out`` that names one of the input files is refused.
 """
 
 from __future__ import annotations
@@ -103,13 +103,15 @@ def _predict(model, inference: dict, image: np.ndarray, device: str, checkpoint:
 
 def run(args: argparse.Namespace) -> int:
     from toposeg._checks import check_threshold
-    from toposeg.commands._common import (check_output, load_checkpoint_model, resolve_label_foreground,
-                                          staged_file, warn_foreground_fraction)
+    from toposeg.commands._common import (check_apart, check_output, load_checkpoint_model,
+                                          resolve_label_foreground, staged_file, warn_foreground_fraction)
     from toposeg.io import read_array
     from toposeg.reports.hard_pixels import hard_pixel_figure
 
     if Path(args.out).suffix.lower() != ".png":
         raise ValueError(f"--out must be a .png file, got {args.out!r}")
+    check_apart(args.out, {"--image": args.image, "--label": args.label, "--prediction": args.prediction,
+                           "--checkpoint": args.checkpoint})
     check_output(args.out, args.overwrite, file=True)
     check_threshold(args.threshold)
     if args.grow is not None and args.grow < 0:
