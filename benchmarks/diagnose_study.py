@@ -44,8 +44,9 @@ image is background). Per case, prediction P and ground truth G:
    the skeleton, or a truncated branch end), **isolated** when none of them is predicted.
    Against the baseline's prediction B of the same (seed, fold, case): **closed** = baseline gaps
    all of whose pixels P covers; **opened** = gaps of P none of whose pixels B misses;
-   **net_closed** = closed - opened. These three are paired quantities; their mean over cases
-   and a 95 % bootstrap CI are reported directly (no baseline row).
+   **net_closed** = closed - opened; **closed_breaking** = closed gaps that were breaking in B,
+   **opened_breaking** = opened gaps that are breaking in P. These are paired quantities; their
+   mean over cases and a 95 % bootstrap CI are reported directly (no baseline row).
 
 Aggregation (as toposeg's paired tables): each case's value is averaged over the seeds of its
 method (cases ``fold{K}/{case_id}`` are the unit), then the mean over cases; the paired
@@ -180,30 +181,43 @@ def gt_skeleton(gt: np.ndarray) -> np.ndarray:
     return skeletonize(gt).astype(bool)
 
 
-def gap_stats(pred: np.ndarray, skel: np.ndarray, base: Optional[np.ndarray] = None) -> dict[str, float]:
-    """Missed skeleton pixels and gaps of ``pred``; closed/opened against ``base`` when given (else NaN)."""
+GAP_KINDS = ("breaking", "bridged", "isolated")
+PAIRED_GAP_KEYS = ("closed", "opened", "net_closed", "closed_breaking", "opened_breaking")
+
+
+def gap_runs(pred: np.ndarray, skel: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """Gaps of ``pred`` on the skeleton ``skel``: (run labels, number of runs, kind index per run
+    into :data:`GAP_KINDS`: 0 breaking, 1 bridged, 2 isolated)."""
     fg, _ = _structures(pred.ndim)
-    missed = skel & ~pred
-    lr, n_r = ndimage.label(missed, fg)
+    lr, n_r = ndimage.label(skel & ~pred, fg)
     lp, _ = ndimage.label(pred, fg)
-    kinds = {"breaking": 0, "bridged": 0, "isolated": 0}
+    kinds = np.zeros(n_r, np.int64)
     for r, box in enumerate(ndimage.find_objects(lr), start=1):
         grown = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)
         run = lr[grown] == r
         ring = ndimage.binary_dilation(run, fg) & ~run & skel[grown] & pred[grown]
-        k = np.unique(lp[grown][ring]).size
-        kinds["breaking" if k >= 2 else "bridged" if k == 1 else "isolated"] += 1
+        k = np.unique(lp[grown][ring]).size  # predicted components next to the gap
+        kinds[r - 1] = 0 if k >= 2 else 1 if k == 1 else 2
+    return lr, n_r, kinds
+
+
+def gap_stats(pred: np.ndarray, skel: np.ndarray, base: Optional[np.ndarray] = None) -> dict[str, float]:
+    """Missed skeleton pixels and gaps of ``pred``; closed/opened against ``base`` when given (else NaN)."""
+    missed = skel & ~pred
+    lr, n_r, kinds = gap_runs(pred, skel)
     out: dict[str, float] = {"missed_skeleton_px": int(missed.sum()), "skeleton_px": int(skel.sum()),
-                             "gaps": int(n_r), **{f"gaps_{k}": v for k, v in kinds.items()}}
+                             "gaps": int(n_r), **{f"gaps_{k}": int(np.count_nonzero(kinds == i))
+                                                 for i, k in enumerate(GAP_KINDS)}}
     if base is None:
-        out.update(closed=math.nan, opened=math.nan, net_closed=math.nan)
+        out.update({k: math.nan for k in PAIRED_GAP_KEYS})
         return out
-    base_missed = skel & ~base
-    lb, n_b = ndimage.label(base_missed, fg)
+    lb, n_b, base_kinds = gap_runs(base, skel)
     still = np.bincount(lb[missed], minlength=n_b + 1)[1:]  # per baseline gap: pixels pred still misses
-    shared = np.bincount(lr[base_missed], minlength=n_r + 1)[1:]  # per pred gap: pixels base misses too
-    closed, opened = int(np.count_nonzero(still == 0)), int(np.count_nonzero(shared == 0))
-    out.update(closed=closed, opened=opened, net_closed=closed - opened)
+    shared = np.bincount(lr[skel & ~base], minlength=n_r + 1)[1:]  # per pred gap: pixels base misses too
+    closed, opened = still == 0, shared == 0
+    out.update(closed=int(closed.sum()), opened=int(opened.sum()), net_closed=int(closed.sum() - opened.sum()),
+               closed_breaking=int(np.count_nonzero(closed & (base_kinds == 0))),
+               opened_breaking=int(np.count_nonzero(opened & (kinds == 0))))
     return out
 
 
@@ -366,7 +380,7 @@ def diagnose(runs: Path, labels: Mapping[str, np.ndarray], *, baseline: str,
             b = None if base is None or m == baseline else base.get(cid)
             st = case_stats(mine[cid], gt, skel=skeletons[cid], base=b, where=f"{run['path']}:{cid}")
             if m == baseline:
-                st.update(closed=math.nan, opened=math.nan, net_closed=math.nan)
+                st.update({k: math.nan for k in PAIRED_GAP_KEYS})
             rows.append({"method": m, "seed": s, "fold": k, "case": f"fold{k}/{cid}", "case_id": cid, **st})
             ref = stored.get(cid)
             if ref is not None:
@@ -383,10 +397,9 @@ def diagnose(runs: Path, labels: Mapping[str, np.ndarray], *, baseline: str,
             + ("" if base is not None or m == baseline else f" (no {baseline} run of this seed and fold: unpaired)")
             + (f", HPM telemetry at {len(tele)} steps" if tele else ""))
 
-    metrics = [k for k in rows[0] if k not in ("method", "seed", "fold", "case", "case_id",
-                                                "closed", "opened", "net_closed")]
+    metrics = [k for k in rows[0] if k not in ("method", "seed", "fold", "case", "case_id", *PAIRED_GAP_KEYS)]
     means: dict[str, dict[str, float]] = defaultdict(dict)
-    for metric in metrics + ["closed", "opened", "net_closed"]:
+    for metric in [*metrics, *PAIRED_GAP_KEYS]:
         for m, per in case_means(rows, metric).items():
             means[m][metric] = float(np.mean(list(per.values())))
     paired = paired_comparison([r for r in rows], baseline=baseline, metrics=metrics)
@@ -395,7 +408,7 @@ def diagnose(runs: Path, labels: Mapping[str, np.ndarray], *, baseline: str,
         if m == baseline:
             continue
         gaps_vs[m] = {}
-        for metric in ("closed", "opened", "net_closed"):
+        for metric in PAIRED_GAP_KEYS:
             per = case_means([r for r in rows if r["method"] == m], metric).get(m, {})
             gaps_vs[m][metric] = {**_mean_ci(list(per.values())), "per_case": per}
 
@@ -453,8 +466,8 @@ def markdown(result: Mapping[str, Any]) -> str:
             f"{_fmt(v[f'holes_{b}'])} ({_fmt(v[f'holes_{b}_on_fg'])}/{_fmt(v[f'holes_{b}_on_bg'])})" for b in hb)
             + f" | {_delta(p.get('pinholes'))} | {_delta(p.get('pinholes_on_fg'))} | {_delta(p.get('holes'))} |")
     lines += ["", f"## Ground-truth skeleton gaps, and gaps closed/opened against `{base}`", "",
-              "| Method | missed skeleton px | gaps | breaking | bridged | isolated | closed | opened | net closed "
-              "| Δ missed px | Δ gaps | Δ breaking |", "|---|" + "---:|" * 11]
+              "| Method | missed skeleton px | gaps | breaking | bridged | isolated | closed (breaking) | opened "
+              "(breaking) | net closed | Δ missed px | Δ gaps | Δ breaking |", "|---|" + "---:|" * 11]
     for m in result["methods"]:
         v, p, g = means[m], paired.get(m, {}), result["gaps_vs_baseline"].get(m)
 
@@ -464,7 +477,8 @@ def markdown(result: Mapping[str, Any]) -> str:
             s = g[key]
             return f"{s['mean']:.1f} [{s['ci_low']:.1f}, {s['ci_high']:.1f}]"
         lines.append(f"| {m} | {_fmt(v['missed_skeleton_px'])} | {_fmt(v['gaps'])} | {_fmt(v['gaps_breaking'])} | "
-                     f"{_fmt(v['gaps_bridged'])} | {_fmt(v['gaps_isolated'])} | {ci('closed')} | {ci('opened')} | "
+                     f"{_fmt(v['gaps_bridged'])} | {_fmt(v['gaps_isolated'])} | {ci('closed')} ({ci('closed_breaking')}) | "
+                     f"{ci('opened')} ({ci('opened_breaking')}) | "
                      f"{ci('net_closed')} | {_delta(p.get('missed_skeleton_px'))} | {_delta(p.get('gaps'))} | "
                      f"{_delta(p.get('gaps_breaking'))} |")
     lines += ["", "## HPM telemetry (median over runs, per validation step)", ""]
@@ -545,6 +559,8 @@ def telemetry_figure(result: Mapping[str, Any], path: Path) -> Path:
     if tele:
         a.set_title("gradient share ||∇ λ·HPM|| / ||∇ (BCE+Dice)|| (median over runs)", fontsize=9)
         b.set_title("hard pixels per training batch (median over runs)", fontsize=9)
+        a.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
+        b.set_yscale("symlog", linthresh=10)
         for ax in (a, b):
             ax.set_xlabel("fine-tuning step")
             ax.legend(fontsize=7)

@@ -140,7 +140,7 @@ def test_hand_counts_per_case(study):
     assert (b["gt_components"], b["gt_split"], b["split_pieces"], b["gt_missed"], b["merged"]) == (3, 1, 1, 0, 0)
     assert (b["holes"], b["pinholes"]) == (0, 0)
     assert (b["missed_skeleton_px"], b["gaps"], b["gaps_breaking"], b["gaps_bridged"], b["gaps_isolated"]) == (2, 1, 1, 0, 0)
-    assert math.isnan(b["closed"]) and math.isnan(b["opened"])
+    assert all(math.isnan(b[k]) for k in ("closed", "opened", "net_closed", "closed_breaking", "opened_breaking"))
 
     s = _row(res, "shpm", 0)
     assert (s["pred_components"], s["spurious"], s["spurious_1_9"], s["spurious_10_99"], s["spurious_px"]) == (4, 1, 1, 0, 3)
@@ -148,6 +148,7 @@ def test_hand_counts_per_case(study):
     assert (s["holes"], s["pinholes"], s["pinholes_on_fg"], s["pinholes_on_bg"], s["holes_10_99"]) == (1, 1, 1, 0, 0)
     assert (s["missed_skeleton_px"], s["gaps"]) == (0, 0)
     assert (s["closed"], s["opened"], s["net_closed"]) == (1, 0, 1)
+    assert (s["closed_breaking"], s["opened_breaking"]) == (1, 0)   # the baseline's A cut was breaking
     s1 = _row(res, "shpm", 1)
     assert (s1["spurious"], s1["pinholes"], s1["closed"], s1["opened"]) == (0, 0, 1, 0)
 
@@ -159,6 +160,7 @@ def test_hand_counts_per_case(study):
     assert (c["missed_skeleton_px"], c["gaps"]) == (2 + 1 + n_c + 1, 4)
     assert (c["gaps_breaking"], c["gaps_bridged"], c["gaps_isolated"]) == (2, 1, 1)
     assert (c["closed"], c["opened"], c["net_closed"]) == (0, 3, -3)
+    assert (c["closed_breaking"], c["opened_breaking"]) == (0, 1)   # B cut; C isolated, pinhole bridged
 
 
 def test_aggregates_average_seeds_then_cases(study):
