@@ -27,7 +27,12 @@ Definitions (numpy/scipy/scikit-image only; toposeg's dual connectivity: foregro
 image is background). Per case, prediction P and ground truth G:
 
 1. *Components* = connected components of P. **spurious**: shares no pixel with G; **on-GT**:
-   the others. Counted per size bin ``1-9, 10-99, 100-999, >=1000`` px. Over the components of G:
+   the others. Counted per size bin ``1-9, 10-99, 100-999, >=1000`` px; spurious ones also as
+   **near** (nearest pixel <= ``NEAR_PX`` = 3 px from G, Euclidean: debris along a structure) and
+   **far** (false structures). **skeleton_islands**: on-GT components < 100 px that contain a GT
+   skeleton pixel and are, on every GT component they overlap, smaller than its largest predicted
+   piece (an isolated fragment of a broken structure, e.g. skeleton pixels pushed up inside a
+   gap). Over the components of G:
    **gt_split** = GT components overlapped by > 1 predicted component, **split_pieces** = sum of
    ``max(0, k - 1)`` over them (k = number of overlapping predicted components; equals toposeg's
    ``split_components``), **gt_missed** = GT components overlapped by none, **merged** = predicted
@@ -82,6 +87,8 @@ import numpy as np
 from scipy import ndimage
 
 COMPONENT_BINS: tuple[tuple[int, Optional[int]], ...] = ((1, 9), (10, 99), (100, 999), (1000, None))
+#: a spurious component whose nearest pixel is at most this far (px, Euclidean) from the GT is "near"
+NEAR_PX = 3.0
 HOLE_BINS: tuple[tuple[int, Optional[int]], ...] = ((1, 9), (10, 99), (100, None))
 TELEMETRY_KEYS = ("hard_pos", "hard_neg", "hard_fraction", "hpm_term", "grad_share")
 PREDICTIONS = "test_predictions.npz"
@@ -123,9 +130,11 @@ def _check_pair(pred: np.ndarray, gt: np.ndarray, where: str) -> tuple[np.ndarra
 
 
 # ----------------------------------------------------------------------------------------- per case
-def component_stats(pred: np.ndarray, gt: np.ndarray) -> dict[str, int]:
-    """Predicted components by origin (spurious / on-GT) and size bin; GT components split/missed."""
+def component_stats(pred: np.ndarray, gt: np.ndarray, skel: Optional[np.ndarray] = None) -> dict[str, int]:
+    """Predicted components by origin (spurious near/far, on-GT) and size bin; GT components
+    split/missed; small skeleton islands (``skel``: the GT skeleton, computed when ``None``)."""
     fg, _ = _structures(pred.ndim)
+    skel = gt_skeleton(gt) if skel is None else skel
     lp, n_p = ndimage.label(pred, fg)
     lg, n_g = ndimage.label(gt, fg)
     sizes = np.bincount(lp.ravel(), minlength=n_p + 1)[1:]
@@ -134,11 +143,27 @@ def component_stats(pred: np.ndarray, gt: np.ndarray) -> dict[str, int]:
     pairs = np.unique(np.stack([lp[both], lg[both]]), axis=1) if both.any() else np.zeros((2, 0), np.int64)
     deg_g = np.bincount(pairs[1], minlength=n_g + 1)[1:]
     deg_p = np.bincount(pairs[0], minlength=n_p + 1)[1:]
+    # distance (px, Euclidean) of every pixel to the GT foreground; a component's = its nearest pixel's
+    if gt.any():
+        dist = ndimage.distance_transform_edt(~gt)
+        near = ndimage.minimum(dist, lp, np.arange(1, n_p + 1)) <= NEAR_PX if n_p else np.zeros(0, bool)
+    else:
+        near = np.zeros(n_p, bool)
+    # skeleton islands: small on-GT pieces on the GT skeleton that are, on every GT component they
+    # overlap, smaller than its largest predicted piece (a fragment of a broken structure)
+    size_of = np.concatenate([[0], sizes])
+    largest = np.zeros(n_g + 1, np.int64)
+    np.maximum.at(largest, pairs[1], size_of[pairs[0]])
+    smaller = size_of[pairs[0]] < largest[pairs[1]]
+    fragment = (np.bincount(pairs[0], weights=smaller, minlength=n_p + 1)[1:] == deg_p) & on_gt
+    on_skel = np.bincount(lp[skel], minlength=n_p + 1)[1:] > 0
+    islands = fragment & (sizes < 100) & on_skel
     out = {"pred_components": int(n_p), "spurious": int(np.count_nonzero(~on_gt)),
+           "spurious_near": int(np.count_nonzero(~on_gt & near)), "spurious_far": int(np.count_nonzero(~on_gt & ~near)),
            "on_gt": int(np.count_nonzero(on_gt)), "gt_components": int(n_g),
            "gt_split": int(np.count_nonzero(deg_g > 1)), "split_pieces": int(np.clip(deg_g - 1, 0, None).sum()),
            "gt_missed": int(np.count_nonzero(deg_g == 0)), "merged": int(np.count_nonzero(deg_p > 1)),
-           "spurious_px": int(sizes[~on_gt].sum())}
+           "skeleton_islands": int(np.count_nonzero(islands)), "spurious_px": int(sizes[~on_gt].sum())}
     for (lo, hi), s, g in zip(COMPONENT_BINS, _bin_counts(sizes[~on_gt], COMPONENT_BINS),
                               _bin_counts(sizes[on_gt], COMPONENT_BINS)):
         out[f"spurious_{bin_name(lo, hi)}"] = s
@@ -228,7 +253,7 @@ def case_stats(pred: np.ndarray, gt: np.ndarray, *, skel: Optional[np.ndarray] =
     if base is not None:
         base, _ = _check_pair(base, gt, where + " (baseline)")
     skel = gt_skeleton(gt) if skel is None else skel
-    return {**component_stats(pred, gt), **hole_stats(pred, gt), **gap_stats(pred, skel, base)}
+    return {**component_stats(pred, gt, skel), **hole_stats(pred, gt), **gap_stats(pred, skel, base)}
 
 
 # ------------------------------------------------------------------------------------------ reading
@@ -449,12 +474,13 @@ def markdown(result: Mapping[str, Any]) -> str:
              f"({', '.join(f'{m}: {n} cases' for m, n in result['n_cases'].items())}).", "",
              "## Predicted components by origin and size (px)", "",
              "| Method | components | spurious " + " | spurious ".join(bin_label(*b) for b in COMPONENT_BINS)
-             + " | on-GT | GT split | extra pieces | GT missed | merged | Δ spurious | Δ components |",
-             "|---|" + "---:|" * 12]
+             + " | spurious near/far | on-GT | GT split | extra pieces | skeleton islands | GT missed | merged "
+             "| Δ spurious | Δ components |", "|---|" + "---:|" * 14]
     for m in result["methods"]:
         v, p = means[m], paired.get(m, {})
         lines.append(f"| {m} | {_fmt(v['pred_components'])} | " + " | ".join(_fmt(v[f'spurious_{b}']) for b in cb)
-                     + f" | {_fmt(v['on_gt'])} | {_fmt(v['gt_split'])} | {_fmt(v['split_pieces'])} | "
+                     + f" | {_fmt(v['spurious_near'])}/{_fmt(v['spurious_far'])} | {_fmt(v['on_gt'])} | "
+                     f"{_fmt(v['gt_split'])} | {_fmt(v['split_pieces'])} | {_fmt(v['skeleton_islands'])} | "
                      f"{_fmt(v['gt_missed'])} | {_fmt(v['merged'])} | {_delta(p.get('spurious'))} | "
                      f"{_delta(p.get('pred_components'))} |")
     lines += ["", "## Holes of the prediction by size (px) and place (on GT foreground / background)", "",
@@ -476,9 +502,12 @@ def markdown(result: Mapping[str, Any]) -> str:
                 return ""
             s = g[key]
             return f"{s['mean']:.1f} [{s['ci_low']:.1f}, {s['ci_high']:.1f}]"
+
+        def par(key: str) -> str:
+            return f" ({ci(key)})" if ci(key) else ""
         lines.append(f"| {m} | {_fmt(v['missed_skeleton_px'])} | {_fmt(v['gaps'])} | {_fmt(v['gaps_breaking'])} | "
-                     f"{_fmt(v['gaps_bridged'])} | {_fmt(v['gaps_isolated'])} | {ci('closed')} ({ci('closed_breaking')}) | "
-                     f"{ci('opened')} ({ci('opened_breaking')}) | "
+                     f"{_fmt(v['gaps_bridged'])} | {_fmt(v['gaps_isolated'])} | {ci('closed')}{par('closed_breaking')} | "
+                     f"{ci('opened')}{par('opened_breaking')} | "
                      f"{ci('net_closed')} | {_delta(p.get('missed_skeleton_px'))} | {_delta(p.get('gaps'))} | "
                      f"{_delta(p.get('gaps_breaking'))} |")
     lines += ["", "## HPM telemetry (median over runs, per validation step)", ""]

@@ -131,6 +131,30 @@ def test_dual_connectivity_diamond():
     assert ds.hole_stats(border, gt)["holes"] == 1
 
 
+def test_skeleton_island_and_near_speck():
+    """One bar (rows 5-11, cols 5-64) with a gap at cols 25-34 holding a 2x2 island on the skeleton
+    (row 8), a 1-px speck 3 px above the bar (near) and one 9 px below it (far)."""
+    gt = np.zeros((30, 70), bool)
+    gt[5:12, 5:65] = True
+    assert skeletonize(gt)[8, 25:35].all()
+    p = gt.copy()
+    p[5:12, 25:35] = False    # pieces of 140 and 210 px
+    p[8:10, 29:31] = True     # island: 4 px, on GT, on the skeleton
+    p[2, 40] = True           # 3 rows above row 5: distance 3 -> near
+    p[20, 40] = True          # 9 rows below row 11 -> far
+    c = ds.component_stats(p, gt)
+    assert (c["pred_components"], c["on_gt"], c["split_pieces"], c["skeleton_islands"]) == (5, 3, 2, 1)
+    assert (c["spurious"], c["spurious_near"], c["spurious_far"]) == (2, 1, 1)
+    p[8:10, 29:31] = False
+    p[6, 30] = True           # an island off the skeleton is an extra piece, not a skeleton island
+    c = ds.component_stats(p, gt)
+    assert (c["split_pieces"], c["skeleton_islands"]) == (2, 0)
+    p[6, 30] = False
+    p[5:12, 15:25] = False    # the left piece shrinks to 70 px (< 100, on the skeleton): a fragment
+    c = ds.component_stats(p, gt)
+    assert (c["split_pieces"], c["skeleton_islands"]) == (1, 1)
+
+
 def test_hand_counts_per_case(study):
     res = ds.diagnose(study, {"c0": _gt()}, baseline="unet", log=lambda s: None)
     n_c = int(skeletonize(_gt())[34:37].sum())  # skeleton pixels of bar C
@@ -138,12 +162,14 @@ def test_hand_counts_per_case(study):
     b = _row(res, "unet", 0)
     assert (b["pred_components"], b["spurious"], b["on_gt"], b["on_gt_100_999"], b["on_gt_10_99"]) == (4, 0, 4, 3, 1)
     assert (b["gt_components"], b["gt_split"], b["split_pieces"], b["gt_missed"], b["merged"]) == (3, 1, 1, 0, 0)
+    assert b["skeleton_islands"] == 0        # C is small and on its skeleton, but a whole structure, not a piece
     assert (b["holes"], b["pinholes"]) == (0, 0)
     assert (b["missed_skeleton_px"], b["gaps"], b["gaps_breaking"], b["gaps_bridged"], b["gaps_isolated"]) == (2, 1, 1, 0, 0)
     assert all(math.isnan(b[k]) for k in ("closed", "opened", "net_closed", "closed_breaking", "opened_breaking"))
 
     s = _row(res, "shpm", 0)
     assert (s["pred_components"], s["spurious"], s["spurious_1_9"], s["spurious_10_99"], s["spurious_px"]) == (4, 1, 1, 0, 3)
+    assert (s["spurious_near"], s["spurious_far"], s["skeleton_islands"]) == (0, 1, 0)  # speck 7 px from A and B
     assert (s["on_gt"], s["gt_split"], s["split_pieces"], s["gt_missed"]) == (3, 0, 0, 0)
     assert (s["holes"], s["pinholes"], s["pinholes_on_fg"], s["pinholes_on_bg"], s["holes_10_99"]) == (1, 1, 1, 0, 0)
     assert (s["missed_skeleton_px"], s["gaps"]) == (0, 0)
@@ -155,6 +181,7 @@ def test_hand_counts_per_case(study):
     c = _row(res, "cutter", 0)
     assert (c["pred_components"], c["spurious"], c["spurious_10_99"], c["spurious_px"], c["on_gt"]) == (5, 1, 1, 32, 4)
     assert (c["on_gt_100_999"], c["gt_split"], c["split_pieces"], c["gt_missed"], c["merged"]) == (4, 2, 2, 1, 0)
+    assert (c["spurious_near"], c["spurious_far"], c["skeleton_islands"]) == (1, 0, 0)  # ring 3 px below A
     assert (c["holes"], c["holes_10_99"], c["holes_10_99_on_bg"], c["holes_on_fg"]) == (2, 1, 1, 1)
     assert (c["pinholes"], c["pinholes_on_fg"], c["holes_ge100"]) == (1, 1, 0)
     assert (c["missed_skeleton_px"], c["gaps"]) == (2 + 1 + n_c + 1, 4)
