@@ -16,6 +16,8 @@ Inputs (read only). ``RUNS/seed{S}/fold{K}/{method}/`` as written by ``toposeg c
 thresholded prediction, one bool array per test case id) and ``test_summary.json`` (written last,
 atomically); unfinished runs are listed and skipped. The test case ids are the keys of the npz;
 when ``RUNS/splits.json`` exists they must equal that fold's ``test`` ids (else ValueError).
+Only (seed, fold) blocks in which *every* method read has finished are used, so every table cell
+covers the same test cases; finished runs of incomplete blocks are listed as excluded.
 Within one study folder every method of a (seed, fold) fine-tunes from the same pre-training
 (``seed{S}/fold{K}/pretrain``, enforced by toposeg's stage identities), so "same seed and fold" is
 "same pre-training". Ground-truth labels: ``toposeg.data.open_dataset(kind, data_root)[i].label``
@@ -350,7 +352,7 @@ def diagnose(runs: Path, labels: Mapping[str, np.ndarray], *, baseline: str,
 
     Raises:
         ValueError: no finished run in ``runs`` (names it); ``baseline`` not among the methods;
-            a requested method without a finished run; npz ids differing from ``splits.json``;
+            a requested method without a finished run; no seed/fold with every method finished; npz ids differing from ``splits.json``;
             a prediction/label shape mismatch.
         KeyError: a test case id without a label.
     """
@@ -372,6 +374,19 @@ def diagnose(runs: Path, labels: Mapping[str, np.ndarray], *, baseline: str,
     missing = [m for m in methods if m not in found]
     if missing:
         raise ValueError(f"no finished run of method(s) {missing} in {str(runs)!r} (found: {found})")
+    # only (seed, fold) blocks where every method finished: every cell then covers the same cases
+    have = defaultdict(set)
+    for r in finished:
+        have[(r["seed"], r["fold"])].add(r["method"])
+    complete = {sf for sf, ms in have.items() if set(methods) <= ms}
+    if not complete:
+        raise ValueError(f"no seed/fold in {str(runs)!r} has finished runs of every method {methods} "
+                         f"(finished: {sorted((f'seed{s}/fold{k}', sorted(ms)) for (s, k), ms in have.items())})")
+    incomplete = [f"seed{r['seed']}/fold{r['fold']}/{r['method']}" for r in finished
+                  if (r["seed"], r["fold"]) not in complete]
+    for name in incomplete:
+        log(f"skip {name}: not every method of its seed and fold has finished")
+    finished = [r for r in finished if (r["seed"], r["fold"]) in complete]
     split_ids = _split_test_ids(runs)
 
     preds: dict[tuple[str, int, int], dict[str, np.ndarray]] = {}
@@ -385,14 +400,12 @@ def diagnose(runs: Path, labels: Mapping[str, np.ndarray], *, baseline: str,
     skeletons: dict[str, np.ndarray] = {}
     rows: list[dict[str, Any]] = []
     mismatches: list[dict[str, Any]] = []
-    used, unpaired = [], []
+    used = []
     tele_logs: dict[str, list] = defaultdict(list)
     for run in finished:
         m, s, k = run["method"], run["seed"], run["fold"]
         mine = preds[(m, s, k)]
-        base = preds.get((baseline, s, k))
-        if base is None:
-            unpaired.append(f"seed{s}/fold{k}/{m}")
+        base = preds[(baseline, s, k)]  # complete blocks: the baseline's run exists
         summary = json.loads((Path(run["path"]) / SUMMARY).read_text())
         stored = {str(r.get("case_id")): r for r in summary.get("per_case", []) if isinstance(r, dict)}
         for cid in sorted(mine):
@@ -402,7 +415,7 @@ def diagnose(runs: Path, labels: Mapping[str, np.ndarray], *, baseline: str,
             gt = np.asarray(labels[cid]).astype(bool)
             if cid not in skeletons:
                 skeletons[cid] = gt_skeleton(gt)
-            b = None if base is None or m == baseline else base.get(cid)
+            b = None if m == baseline else base.get(cid)
             st = case_stats(mine[cid], gt, skel=skeletons[cid], base=b, where=f"{run['path']}:{cid}")
             if m == baseline:
                 st.update({k: math.nan for k in PAIRED_GAP_KEYS})
@@ -419,7 +432,6 @@ def diagnose(runs: Path, labels: Mapping[str, np.ndarray], *, baseline: str,
                      "final_step": (summary.get("checkpoints", {}).get("final", {}) or {}).get("step"),
                      "telemetry_steps": len(tele)})
         log(f"read seed{s}/fold{k}/{m}: {len(mine)} test cases"
-            + ("" if base is not None or m == baseline else f" (no {baseline} run of this seed and fold: unpaired)")
             + (f", HPM telemetry at {len(tele)} steps" if tele else ""))
 
     metrics = [k for k in rows[0] if k not in ("method", "seed", "fold", "case", "case_id", *PAIRED_GAP_KEYS)]
@@ -442,7 +454,8 @@ def diagnose(runs: Path, labels: Mapping[str, np.ndarray], *, baseline: str,
     folds = sorted({r["fold"] for r in rows})
     return {
         "runs_folder": str(runs), "baseline": baseline, "methods": list(methods), "seeds": seeds, "folds": folds,
-        "n_cases": n_cases, "runs_used": used, "runs_unfinished_skipped": unfinished, "runs_unpaired": unpaired,
+        "n_cases": n_cases, "runs_used": used, "runs_unfinished_skipped": unfinished,
+        "runs_finished_excluded_incomplete_seed_fold": incomplete,
         "bins": {"components": [bin_label(*b) for b in COMPONENT_BINS], "holes": [bin_label(*b) for b in HOLE_BINS]},
         "metrics": metrics, "means": dict(means), "paired": paired, "gaps_vs_baseline": gaps_vs,
         "telemetry": telemetry_medians(tele_logs),
@@ -525,6 +538,9 @@ def markdown(result: Mapping[str, Any]) -> str:
                   f"{c['n_mismatches']} mismatching case(s).", ""]
     if result["runs_unfinished_skipped"]:
         lines += [f"Unfinished runs skipped: {', '.join(result['runs_unfinished_skipped'])}.", ""]
+    if result["runs_finished_excluded_incomplete_seed_fold"]:
+        lines += ["Finished runs left out because another method of their seed and fold has not finished: "
+                  f"{', '.join(result['runs_finished_excluded_incomplete_seed_fold'])}.", ""]
     return "\n".join(lines)
 
 

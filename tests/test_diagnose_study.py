@@ -230,6 +230,24 @@ def test_telemetry_median_over_runs_last_entry_wins(study):
     assert tele["shpm"][100]["n_runs"] == 2
 
 
+def test_only_seed_folds_where_every_method_finished(study):
+    _write_run(study, 0, 2, "shpm", {"c9": _shpm()})  # fold 2: only shpm finished
+    lines = []
+    res = ds.diagnose(study, {"c0": _gt(), "c9": _gt()}, baseline="unet", log=lines.append)
+    assert res["runs_finished_excluded_incomplete_seed_fold"] == ["seed0/fold2/shpm"]
+    assert res["n_cases"] == {"unet": 1, "cutter": 1, "shpm": 1} and res["folds"] == [0]
+    assert res["means"]["shpm"]["spurious_1_9"] == 0.5
+    assert "skip seed0/fold2/shpm: not every method of its seed and fold has finished" in lines
+
+
+def test_no_seed_fold_with_every_method_is_a_clear_error(tmp_path):
+    root = tmp_path / "ragged"
+    _write_run(root, 0, 0, "unet", {"c0": _baseline()})
+    _write_run(root, 0, 1, "shpm", {"c0": _shpm()})
+    with pytest.raises(ValueError, match=r"no seed/fold in .*ragged.* has finished runs of every method \['unet', 'shpm'\]"):
+        ds.diagnose(root, {"c0": _gt()}, baseline="unet", log=lambda s: None)
+
+
 def test_methods_filter_and_progress_lines(study):
     lines = []
     res = ds.diagnose(study, {"c0": _gt()}, baseline="unet", methods=["unet", "shpm"], log=lines.append)
