@@ -89,3 +89,28 @@ def test_graph_refuses_output_folder_that_would_replace_an_input(tmp_path, capsy
     line = _error(capsys, "graph")
     assert f"--image {tmp_path / 'routes.png'} is in it and has the name of an output (routes.png)" in line
     assert (tmp_path / "routes.png").read_bytes() == before
+
+
+# ---------------------------------------------------------------- 2, 5, 6. config files and --set
+
+
+def test_train_refuses_an_empty_or_binary_config_in_one_line(tmp_path, capsys):
+    (tmp_path / "empty.yaml").write_text("# nothing yet\n")
+    assert main(["train", str(tmp_path / "empty.yaml"), "--print-config"]) == 2
+    line = _error(capsys, "train")
+    assert line == (f"toposeg train: error: {tmp_path / 'empty.yaml'}: config file is empty (only comments and blank "
+                    "lines); write {} for a config that keeps every default")  # the file named once
+    write_array(tmp_path / "mask.png", _mask())
+    assert main(["train", str(tmp_path / "mask.png"), "--print-config"]) == 2
+    line = _error(capsys, "train")
+    assert f"{tmp_path / 'mask.png'}: not a YAML/JSON text file" in line and "utf" not in line.lower()
+
+
+def test_train_set_unknown_section_hints_method_params(capsys):
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "datasets" / "vessels2d.yaml"
+    assert main(["train", str(config), "--set", "loss.lam=0.5", "--print-config"]) == 2
+    assert _error(capsys, "train") == (
+        "toposeg train: error: --set loss.lam=0.5: unknown key 'loss'; did you mean method.params.lam? "
+        "(valid top-level sections: ['name', 'data', 'model', 'train', 'method', 'inference'])")

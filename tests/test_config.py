@@ -23,7 +23,7 @@ def test_base_yaml_sets_nothing_the_code_defaults_are_the_one_source():
     assert base in (None, {})
     assert load_config(ROOT / "configs" / "base.yaml") == Config()
     assert "num_workers" not in to_dict(Config())["data"]  # accepted and ignored before: removed
-    with pytest.raises(KeyError, match=r"data: unknown key\(s\) \['num_workers'\]"):
+    with pytest.raises(KeyError, match=r"--set data.num_workers=2: unknown key 'data.num_workers' \(data: valid keys"):
         load_config(overrides=["data.num_workers=2"])
 
 
@@ -115,8 +115,10 @@ def test_round_trip(tmp_path):
 @pytest.mark.parametrize(
     "override, error, match",
     [
-        ("train.finetun.steps=5", KeyError, r"train: unknown key\(s\) \['finetun'\]; valid: \['pretrain', 'finetune'"),
-        ("bogus=1", KeyError, r"unknown key\(s\) \['bogus'\]"),
+        ("train.finetun.steps=5", KeyError, r"--set train.finetun.steps=5: unknown key 'train.finetun'; did you mean "
+                                            r"train.finetune.steps or .* \(train: valid keys: \['pretrain', 'finetune'"),
+        ("bogus=1", KeyError, r"--set bogus=1: unknown key 'bogus' \(valid top-level sections: \['name', 'data', "
+                              r"'model', 'train', 'method', 'inference'\]\)"),
         ("train.val_every=abc", ValueError, "train.val_every: expected int, got str 'abc'"),
         ("train.val_every=true", ValueError, "train.val_every: expected int, got bool True"),
         ("data.patch=5", ValueError, "data.patch: expected a list, got 5"),
@@ -148,3 +150,66 @@ def test_bad_files(tmp_path):
 def test_parse_override_types():
     assert parse_override("a.b=0.5") == (["a", "b"], 0.5)
     assert parse_override("a=[1, 2]") == (["a"], [1, 2])
+
+
+@pytest.mark.parametrize("text, what", [("", r"0 bytes"), ("# only a comment\n\n   # another\n", "only comments and blank lines")])
+def test_empty_config_file_is_refused_naming_it(tmp_path, text, what):
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=rf"^{path}: config file is empty \({what}\); write {{}} for a config"):
+        load_config(path)
+    (tmp_path / "child.yaml").write_text("base: empty.yaml\nname: x\n")  # also as a base
+    with pytest.raises(ValueError, match=rf"^{path}: config file is empty"):
+        load_config(tmp_path / "child.yaml")
+    path.write_text("{}  # explicit: every default\n")
+    assert load_config(path) == Config()
+
+
+def test_binary_file_as_config_says_it_is_not_yaml(tmp_path):
+    from skimage.io import imsave
+
+    import numpy as np
+
+    png = tmp_path / "label.png"
+    imsave(png, np.zeros((8, 8), np.uint8), check_contrast=False)
+    with pytest.raises(ValueError, match=rf"^{png}: not a YAML/JSON text file \(binary content") as exc:
+        load_config(png)
+    assert "utf" not in str(exc.value).lower()
+    (tmp_path / "nul.yaml").write_bytes(b"name: a\x00b\n")  # valid UTF-8 with a NUL byte: binary too
+    with pytest.raises(ValueError, match="not a YAML/JSON text file"):
+        load_config(tmp_path / "nul.yaml")
+
+
+def test_invalid_yaml_and_missing_base_are_one_line(tmp_path):
+    (tmp_path / "bad.yaml").write_text("name: a\ndata: [unclosed\n")
+    with pytest.raises(ValueError) as exc:
+        load_config(tmp_path / "bad.yaml")
+    assert str(exc.value).startswith(f"{tmp_path / 'bad.yaml'}: invalid YAML at line 3, column 1: ")
+    assert "\n" not in str(exc.value)
+    (tmp_path / "child.yaml").write_text("base: nothere.yaml\n")
+    with pytest.raises(FileNotFoundError, match=r"child.yaml: base nothere.yaml: no such config file"):
+        load_config(tmp_path / "child.yaml")
+    (tmp_path / "num.yaml").write_text("base: 3\n")
+    with pytest.raises(ValueError, match=r"num.yaml: base must be a file name \(relative to this file\), got 3"):
+        load_config(tmp_path / "num.yaml")
+
+
+@pytest.mark.parametrize("override, hint", [
+    ("loss.lam=1", "did you mean method.params.lam?"),       # lam: SHPM's lambda (eq. 1)
+    ("lam=1", "did you mean method.params.lam?"),
+    ("loss=cldice", "did you mean method.loss?"),
+    ("method.lam=1", "did you mean method.params.lam?"),
+    ("model.features=[8, 16]", "did you mean model.params.features?"),
+    ("steps=10", "did you mean train.pretrain.steps or train.finetune.steps?"),
+    ("loss.x=1", None),                                      # no loss has x: only the sections
+])
+def test_unknown_override_key_hints_the_key_meant(override, hint):
+    with pytest.raises(KeyError) as exc:
+        load_config(overrides=[override])
+    msg = exc.value.args[0]
+    assert msg.startswith(f"--set {override}: unknown key ")
+    if hint is None:
+        assert "did you mean" not in msg
+        assert msg.endswith("(valid top-level sections: ['name', 'data', 'model', 'train', 'method', 'inference'])")
+    else:
+        assert hint in msg

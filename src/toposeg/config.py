@@ -128,21 +128,65 @@ def _merge(base: dict, over: Mapping[str, Any]) -> dict:
     return out
 
 
-def _read_yaml(path: Path, seen: tuple = ()) -> dict:
+def _yaml_error(exc: Exception) -> str:
+    """One line for a YAML parse error: ``line L, column C: problem``."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
+
+
+def read_config_file(path: PathLike) -> dict:
+    """The mapping of one YAML (or JSON) config file, without following its ``base``.
+
+    Raises:
+        FileNotFoundError: nothing at ``path``.
+        ValueError: ``path`` is a folder; a binary file (e.g. an image: "not a YAML/JSON text
+            file"); an empty file (0 bytes, or only comments and blank lines: "is empty"; a config
+            that keeps every default is ``{}``); invalid YAML (one line: line, column, problem);
+            a document that is not a mapping.
+    """
     import yaml
 
-    if path in seen:
-        raise ValueError(f"{path}: circular 'base' reference")
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, expected a YAML config file")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such config file")
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = raw.decode("utf-8")
+        if "\x00" in text:
+            raise UnicodeDecodeError("utf-8", raw, 0, 1, "NUL byte")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a YAML/JSON text file (binary content, e.g. an image or a checkpoint); "
+                         "a config is a YAML file such as configs/datasets/isbi2012.yaml") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: invalid YAML ({exc})") from exc
+        raise ValueError(f"{path}: invalid YAML at {_yaml_error(exc)}") from None
+    if data is None:
+        if not any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()):
+            what = "0 bytes" if not raw else "only comments and blank lines"
+            raise ValueError(f"{path}: config file is empty ({what}); write {{}} for a config that keeps every "
+                             "default")
+        raise ValueError(f"{path}: a config must be a mapping, got null")
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a config must be a mapping, got {type(data).__name__}")
+        raise ValueError(f"{path}: a config must be a mapping, got {type(data).__name__} {data!r:.60}")
+    return data
+
+
+def _read_yaml(path: Path, seen: tuple = ()) -> dict:
+    if path in seen:
+        raise ValueError(f"{path}: circular 'base' reference")
+    data = read_config_file(path)
     base = data.pop("base", None)
-    return _merge(_read_yaml(path.parent / base, (*seen, path)), data) if base else data
+    if not base:
+        return data
+    if not isinstance(base, str):
+        raise ValueError(f"{path}: base must be a file name (relative to this file), got {base!r}")
+    if not (path.parent / base).exists():
+        raise FileNotFoundError(f"{path}: base {base}: no such config file ({path.parent / base})")
+    return _merge(_read_yaml(path.parent / base, (*seen, path)), data)
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -153,6 +197,70 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     if not sep or not key.strip():
         raise ValueError(f"override must look like key.path=value, got {item!r}")
     return key.strip().split("."), yaml.safe_load(raw)
+
+
+def _leaf_paths(cls: type = None, prefix: tuple = ()) -> list[tuple]:
+    """Every settable key path of the config dataclasses, e.g. ``("train", "finetune", "steps")``."""
+    cls = Config if cls is None else cls
+    hints = typing.get_type_hints(cls)
+    paths = []
+    for f in dataclasses.fields(cls):
+        path = (*prefix, f.name)
+        paths += _leaf_paths(hints[f.name], path) if dataclasses.is_dataclass(hints[f.name]) else [path]
+    return paths
+
+
+def _override_hints(keys: list[str], data: Mapping[str, Any]) -> list[str]:
+    """Key paths an unknown override ``keys`` probably meant: config keys that end like it, and
+    ``method.params.X`` / ``model.params.X`` / ``data.options.X`` where ``X`` (its last part) is a
+    parameter of the config's loss / model / dataset kind (else of any loss)."""
+    from toposeg.data.datasets import DATASETS, dataset_options
+    from toposeg.losses.registry import LOSSES
+    from toposeg.models.registry import MODELS
+
+    leaf = keys[-1]
+    found = [".".join(p) for p in _leaf_paths() if p[-len(keys):] == tuple(keys)]
+    found += [".".join(p) for p in _leaf_paths() if p[-1] == leaf and ".".join(p) not in found]
+
+    def section(name: str) -> Mapping[str, Any]:
+        value = data.get(name)
+        return value if isinstance(value, Mapping) else {}
+
+    loss = section("method").get("loss", MethodConfig.loss)
+    losses = [loss] if loss in LOSSES else []
+    if not any(leaf in parameter_names(LOSSES[n]) for n in losses):
+        losses = sorted(LOSSES)
+    if any(leaf in parameter_names(LOSSES[n]) for n in losses):
+        found.append(f"method.params.{leaf}")
+    model = section("model").get("name", ModelConfig.name)
+    if model in MODELS and leaf in parameter_names(MODELS[model]):
+        found.append(f"model.params.{leaf}")
+    kind = section("data").get("kind", DataConfig.kind)
+    if kind in DATASETS and leaf in dataset_options(kind):
+        found.append(f"data.options.{leaf}")
+    return [f for f in found if f.split(".") != keys][:4]
+
+
+def _check_override_keys(item: str, keys: list[str], data: Mapping[str, Any]) -> None:
+    """An override whose key path is not a config key: KeyError naming the override, the valid
+    keys at the level where it went wrong and, where one fits, ``did you mean ...?``."""
+    cls: Any = Config
+    for depth, key in enumerate(keys):
+        names = [f.name for f in dataclasses.fields(cls)]
+        if key not in names:
+            import difflib
+
+            where = ".".join(keys[:depth])
+            close = difflib.get_close_matches(key, names, n=1, cutoff=0.75)  # a typo: finetun -> finetune
+            hints = [".".join([*keys[:depth], close[0], *keys[depth + 1:]])] if close else []
+            hints += [h for h in _override_hints(keys, data) if h not in hints]
+            mean = f"; did you mean {' or '.join(hints)}?" if hints else ""
+            level = f"{where}: valid keys" if where else "valid top-level sections"
+            raise KeyError(f"--set {item}: unknown key {'.'.join(keys[:depth + 1])!r}{mean} ({level}: {names})")
+        hint = typing.get_type_hints(cls)[key]
+        if not dataclasses.is_dataclass(hint):
+            return  # a value, or a free mapping (data.options, model.params, method.params)
+        cls = hint
 
 
 def load_config(path: Optional[PathLike] = None, overrides: Sequence[str] = ()) -> Config:
@@ -171,6 +279,7 @@ def load_config(path: Optional[PathLike] = None, overrides: Sequence[str] = ()) 
     given_params: dict = {}  # method.params set by overrides
     for item in overrides:
         keys, value = parse_override(item)
+        _check_override_keys(item, keys, data)
         patch: Any = value
         for k in reversed(keys):
             patch = {k: patch}

@@ -29,8 +29,8 @@ def load_configs(paths, overrides):
         try:
             configs.append(load_config(path, overrides))
         except (KeyError, ValueError) as exc:
-            msg = exc.args[0] if exc.args else str(exc)
-            raise ValueError(f"{path}: {msg}") from None
+            msg = str(exc.args[0] if exc.args else exc)
+            raise ValueError(msg if msg.startswith((f"{path}:", "--set ")) else f"{path}: {msg}") from None
     return configs
 
 
