@@ -228,8 +228,10 @@ def gap_runs(pred: np.ndarray, skel: np.ndarray) -> tuple[np.ndarray, int, np.nd
     return lr, n_r, kinds
 
 
-def gap_stats(pred: np.ndarray, skel: np.ndarray, base: Optional[np.ndarray] = None) -> dict[str, float]:
-    """Missed skeleton pixels and gaps of ``pred``; closed/opened against ``base`` when given (else NaN)."""
+def gap_stats(pred: np.ndarray, skel: np.ndarray, base: Optional[np.ndarray] = None,
+              base_runs: Optional[tuple] = None) -> dict[str, float]:
+    """Missed skeleton pixels and gaps of ``pred``; closed/opened against ``base`` when given (else NaN).
+    ``base_runs``: ``gap_runs(base, skel)`` when already computed (a cache; same result)."""
     missed = skel & ~pred
     lr, n_r, kinds = gap_runs(pred, skel)
     out: dict[str, float] = {"missed_skeleton_px": int(missed.sum()), "skeleton_px": int(skel.sum()),
@@ -238,7 +240,7 @@ def gap_stats(pred: np.ndarray, skel: np.ndarray, base: Optional[np.ndarray] = N
     if base is None:
         out.update({k: math.nan for k in PAIRED_GAP_KEYS})
         return out
-    lb, n_b, base_kinds = gap_runs(base, skel)
+    lb, n_b, base_kinds = gap_runs(base, skel) if base_runs is None else base_runs
     still = np.bincount(lb[missed], minlength=n_b + 1)[1:]  # per baseline gap: pixels pred still misses
     shared = np.bincount(lr[skel & ~base], minlength=n_r + 1)[1:]  # per pred gap: pixels base misses too
     closed, opened = still == 0, shared == 0
@@ -249,13 +251,14 @@ def gap_stats(pred: np.ndarray, skel: np.ndarray, base: Optional[np.ndarray] = N
 
 
 def case_stats(pred: np.ndarray, gt: np.ndarray, *, skel: Optional[np.ndarray] = None,
-               base: Optional[np.ndarray] = None, where: str = "case") -> dict[str, float]:
+               base: Optional[np.ndarray] = None, base_runs: Optional[tuple] = None,
+               where: str = "case") -> dict[str, float]:
     """All per-case counts of ``pred`` (bool, 2D or 3D) against ``gt``; ``base``: the baseline's prediction."""
     pred, gt = _check_pair(pred, gt, where)
     if base is not None:
         base, _ = _check_pair(base, gt, where + " (baseline)")
     skel = gt_skeleton(gt) if skel is None else skel
-    return {**component_stats(pred, gt, skel), **hole_stats(pred, gt), **gap_stats(pred, skel, base)}
+    return {**component_stats(pred, gt, skel), **hole_stats(pred, gt), **gap_stats(pred, skel, base, base_runs)}
 
 
 # ------------------------------------------------------------------------------------------ reading
@@ -398,6 +401,7 @@ def diagnose(runs: Path, labels: Mapping[str, np.ndarray], *, baseline: str,
         preds[(run["method"], run["seed"], run["fold"])] = p
 
     skeletons: dict[str, np.ndarray] = {}
+    base_gaps: dict[tuple, tuple] = {}
     rows: list[dict[str, Any]] = []
     mismatches: list[dict[str, Any]] = []
     used = []
@@ -416,7 +420,11 @@ def diagnose(runs: Path, labels: Mapping[str, np.ndarray], *, baseline: str,
             if cid not in skeletons:
                 skeletons[cid] = gt_skeleton(gt)
             b = None if m == baseline else base.get(cid)
-            st = case_stats(mine[cid], gt, skel=skeletons[cid], base=b, where=f"{run['path']}:{cid}")
+            if b is not None and (s, k, cid) not in base_gaps:
+                base_gaps[(s, k, cid)] = gap_runs(_check_pair(b, gt, f"{run['path']}:{cid} (baseline)")[0],
+                                                  skeletons[cid])
+            st = case_stats(mine[cid], gt, skel=skeletons[cid], base=b, base_runs=base_gaps.get((s, k, cid)),
+                            where=f"{run['path']}:{cid}")
             if m == baseline:
                 st.update({k: math.nan for k in PAIRED_GAP_KEYS})
             rows.append({"method": m, "seed": s, "fold": k, "case": f"fold{k}/{cid}", "case_id": cid, **st})
