@@ -487,12 +487,14 @@ def _delta(p: Mapping[str, Any], d: int = 1) -> str:
 def markdown(result: Mapping[str, Any]) -> str:
     base, means, paired = result["baseline"], result["means"], result["paired"]
     cb = [bin_name(*b) for b in COMPONENT_BINS]
+    blocks = sorted({f"seed{u['seed']}/fold{u['fold']}" for u in result["runs_used"]})
     hb = [bin_name(*b) for b in HOLE_BINS]
     lines = [f"# Diagnosis of {result['runs_folder']}", "",
              f"Final (equal-budget) checkpoint, raw predictions. Seeds {result['seeds']}, folds {result['folds']}; "
              f"cells: mean over test cases (each case averaged over seeds); Δ: paired difference to `{base}` "
              f"with its 95 % bootstrap CI. Runs used: {len(result['runs_used'])} "
-             f"({', '.join(f'{m}: {n} cases' for m, n in result['n_cases'].items())}).", "",
+             f"({', '.join(f'{m}: {n} cases' for m, n in result['n_cases'].items())}), every method in each of "
+             f"{', '.join(blocks)}.", "",
              "## Predicted components by origin and size (px)", "",
              "| Method | components | spurious " + " | spurious ".join(bin_label(*b) for b in COMPONENT_BINS)
              + " | spurious near/far | on-GT | GT split | extra pieces | skeleton islands | GT missed | merged "
@@ -705,13 +707,15 @@ def example_figure(result: Mapping[str, Any], runs: Path, labels: Mapping[str, n
             ax.text(0.5, 0.5, "no image", ha="center", va="center", transform=ax.transAxes)
         else:
             ax.imshow(data, cmap="gray", interpolation="nearest")
+        ax.set_title(title, fontsize=8)
+        ax.set_axis_off()
     for ax, pin in ((axes[2], pin_b), (axes[3], pin_m)):  # ring each pinhole: a few pixels are hard to see
         lab, n = ndimage.label(pin[win], _structures(2)[1])
         if n:
             cy, cx = np.array(ndimage.center_of_mass(pin[win], lab, range(1, n + 1))).T
             ax.scatter(cx, cy, s=60, facecolors="none", edgecolors="cyan", linewidths=1.0)
-        ax.set_title(title, fontsize=8)
-        ax.set_axis_off()
+        ax.set_xlim(-0.5, cw - 0.5)
+        ax.set_ylim(ch - 0.5, -0.5)
     fig.suptitle(f"seed {ex['seed']} fold {ex['fold']} case {cid}, crop y {y0}:{y0 + ch}, x {x0}:{x0 + cw} "
                  f"({method} has {ex['added_components']:+d} components vs {result['baseline']}); "
                  "red: spurious components, cyan: pinholes < 10 px", fontsize=8)
