@@ -297,3 +297,29 @@ def test_case_ids_must_match_splits_json(study):
     (study / "splits.json").write_text(json.dumps({"folds": [{"train": [], "val": [], "test": ["c1"]}]}))
     with pytest.raises(ValueError, match=r"case ids \['c0'\] differ from fold 0's test ids \['c1'\]"):
         ds.diagnose(study, {"c0": _gt()}, baseline="unet", log=lambda s: None)
+
+
+def test_cli_reads_labels_from_open_dataset(tmp_path, capsys):
+    """The CLI path: labels (and images for example.png) from toposeg.data.open_dataset."""
+    from scipy import ndimage
+
+    from toposeg.data import open_dataset
+
+    label = open_dataset("vessels2d")[0].label
+    far = np.argwhere(ndimage.distance_transform_edt(~label) > 6)[0]
+    speck = label.copy()
+    speck[far[0], far[1]] = True
+    root = tmp_path / "study"
+    _write_run(root, 0, 0, "unet", {"vessels2d_0000": label})
+    _write_run(root, 0, 0, "shpm", {"vessels2d_0000": speck})
+    assert ds.main(["--runs", str(root), "--data-kind", "vessels2d", "--baseline", "unet",
+                    "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "read seed0/fold0/shpm: 1 test cases" in out
+    data = json.loads((tmp_path / "out" / "diagnosis.json").read_text())
+    assert data["methods"] == ["unet", "shpm"]
+    assert data["paired"]["shpm"]["spurious"]["mean_diff"] == 1.0
+    assert data["paired"]["shpm"]["spurious_far"]["mean_diff"] == 1.0
+    assert data["means"]["unet"]["spurious"] == 0 and data["means"]["unet"]["gt_missed"] == 0
+    assert data["meta"]["data_kind"] == "vessels2d"
+    assert (tmp_path / "out" / "example.png").stat().st_size > 0
