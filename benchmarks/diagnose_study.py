@@ -355,8 +355,8 @@ def diagnose(runs: Path, labels: Mapping[str, np.ndarray], *, baseline: str,
 
     Raises:
         ValueError: no finished run in ``runs`` (names it); ``baseline`` not among the methods;
-            a requested method without a finished run; no seed/fold with every method finished; npz ids differing from ``splits.json``;
-            a prediction/label shape mismatch.
+            a requested method without a finished run; no seed/fold with every method finished;
+            npz ids differing from ``splits.json``; a prediction/label shape mismatch.
         KeyError: a test case id without a label.
     """
     from toposeg.reports.paired import case_means, paired_comparison
@@ -426,7 +426,7 @@ def diagnose(runs: Path, labels: Mapping[str, np.ndarray], *, baseline: str,
             st = case_stats(mine[cid], gt, skel=skeletons[cid], base=b, base_runs=base_gaps.get((s, k, cid)),
                             where=f"{run['path']}:{cid}")
             if m == baseline:
-                st.update({k: math.nan for k in PAIRED_GAP_KEYS})
+                st.update({key: math.nan for key in PAIRED_GAP_KEYS})
             rows.append({"method": m, "seed": s, "fold": k, "case": f"fold{k}/{cid}", "case_id": cid, **st})
             ref = stored.get(cid)
             if ref is not None:
@@ -447,7 +447,7 @@ def diagnose(runs: Path, labels: Mapping[str, np.ndarray], *, baseline: str,
     for metric in [*metrics, *PAIRED_GAP_KEYS]:
         for m, per in case_means(rows, metric).items():
             means[m][metric] = float(np.mean(list(per.values())))
-    paired = paired_comparison([r for r in rows], baseline=baseline, metrics=metrics)
+    paired = paired_comparison(rows, baseline=baseline, metrics=metrics)
     gaps_vs = {}
     for m in methods:
         if m == baseline:
