@@ -144,7 +144,7 @@ def test_evaluate_nnunet_overwrite_rule_dataset_json_flag_and_alias(raw):
     assert (out2 / "per_case.csv").read_text() == (out / "per_case.csv").read_text()
     missing = _toposeg("evaluate", "--nnunet", "--pred", root / "pred", "--gt", dataset / "labelsTs",
                        "--out", root / "eval3", "--dataset-json", root / "nope.json")
-    assert missing.returncode == 2 and "dataset.json not found" in missing.stderr
+    assert missing.returncode == 2 and f"--dataset-json {root / 'nope.json'}: no such file" in missing.stderr
     assert not (root / "eval3").exists()
 
     # toposeg nnunet evaluate: the same code path, the same files

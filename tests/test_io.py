@@ -118,3 +118,49 @@ def test_prediction_files_one_rule(tmp_path):
     assert read_prediction_mask(tmp_path / "prob.png", 0.5).tolist() == [[False, False, True, True]]  # 127/255 < 0.5
     with pytest.raises(ValueError, match=r"prob\.png: prediction is not a binary mask .*pass --threshold T"):
         read_prediction_mask(tmp_path / "prob.png")
+
+
+def test_folder_without_an_extension_is_a_folder_not_an_unsupported_type(tmp_path):
+    (tmp_path / "labels").mkdir()
+    with pytest.raises(IsADirectoryError) as exc:
+        read_array(tmp_path / "labels")
+    assert str(exc.value) == (f"{tmp_path / 'labels'}: is a folder, expected a file "
+                              "(.png, .jpg, .jpeg, .tif, .tiff, .nii, .nii.gz, .npy)")
+    assert "unsupported" not in str(exc.value)
+
+
+def test_nan_and_inf_in_a_probability_map_are_named_and_counted(tmp_path):
+    from toposeg.io import check_finite, prediction_probabilities, read_prediction_mask
+
+    prob = np.full((4, 5), 0.25, np.float32)
+    prob[0, 0] = prob[2, 3] = prob[3, 4] = np.nan  # 3 NaN pixels, counted by hand
+    with pytest.raises(ValueError, match=r"^p: prediction contains NaN \(3 pixels of 20\); expected probabilities"):
+        prediction_probabilities(prob, "p")
+    np.save(tmp_path / "prob.npy", prob)
+    for threshold in (None, 0.5):  # with or without --threshold: the same message, not "not a binary mask"
+        with pytest.raises(ValueError, match=r"prob\.npy: prediction contains NaN \(3 pixels of 20\)"):
+            read_prediction_mask(tmp_path / "prob.npy", threshold)
+    vol = np.zeros((2, 3, 3))
+    vol[1, 1, 1] = -np.inf
+    with pytest.raises(ValueError, match=r"^v: prediction contains infinite values \(1 voxels of 18\)"):
+        check_finite(vol, "v")
+    assert check_finite(np.array([0, 1], np.uint8), "i").tolist() == [0, 1]  # integers: nothing to check
+
+
+@pytest.mark.parametrize("name, content", [
+    ("bad.png", b"\x89PNG\r\n\x1a\n" + b"garbage" * 20),  # PNG magic, broken body (SimpleITK/PIL fail)
+    ("bad.png", b"not an image at all"),
+    ("bad.tif", b"II*\x00garbage"),  # tifffile returns an empty array here, no error
+    ("bad.nii.gz", b"not gzip"),
+    ("bad.npy", b"\x93NUMPY garbage"),
+])
+def test_unreadable_image_is_one_short_line_without_reader_internals(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as exc:
+        read_array(path)
+    msg = str(exc.value)
+    assert msg.startswith(f"{path}: could not read file as an image: ")
+    assert "\n" not in msg and len(msg) < len(str(path)) * 2 + 200
+    for internal in ("sitk", ".cxx", "Exception thrown", "Traceback", "RuntimeError"):
+        assert internal not in msg

@@ -32,6 +32,34 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the CLI's error format: one line ``toposeg COMMAND: error: ...`` (exit 2),
+    the usage left to ``--help``; an unknown flag is reported by the (sub)command it was given
+    to, e.g. ``toposeg evaluate: error: unrecognized arguments: --bogus``."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            argv = list(sys.argv[1:] if args is None else args)
+            self._owner(namespace, argv, extras[0]).error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace
+
+    def _owner(self, namespace: argparse.Namespace, argv: list, extra: str) -> "argparse.ArgumentParser":
+        """The innermost (sub)command parser whose name comes before ``extra`` in ``argv``."""
+        parser, start = self, 0
+        position = argv.index(extra) if extra in argv else len(argv)
+        while True:
+            actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+            name = getattr(namespace, actions[0].dest, None) if actions else None
+            if name not in (actions[0].choices if actions else {}) or name not in argv[start:position]:
+                return parser
+            start = argv.index(name, start) + 1
+            parser = actions[0].choices[name]
+
+
 def _threads_flag(parser: argparse.ArgumentParser, default) -> None:
     parser.add_argument("--threads", type=int, default=default, metavar="N",
                         help="torch CPU threads (default: $TOPOSEG_THREADS, else 1 on machines with up to 2 "
@@ -39,7 +67,7 @@ def _threads_flag(parser: argparse.ArgumentParser, default) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="toposeg", formatter_class=HelpFormatter,
         description="Topology-preserving segmentation of tubular structures (SHPM and rivals).",
     )
@@ -113,8 +141,10 @@ def error_message(exc: BaseException) -> Optional[str]:
     if isinstance(exc, ImportError):
         name = (exc.name or "").split(".")[0]
         return missing_extra_message(name) if name in EXTRAS else None
-    if isinstance(exc, KeyError):  # str(KeyError) wraps the message in quotes
-        return str(exc.args[0]) if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc)
+    if isinstance(exc, KeyError):  # str(KeyError) wraps the message in quotes: print the message itself
+        if len(exc.args) == 1 and isinstance(exc.args[0], str) and " " in exc.args[0].strip():
+            return exc.args[0]
+        return None  # a bare key (KeyError('labels')): a failed lookup in toposeg, a bug: traceback
     if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
         # raised by open()/os calls: "[Errno 21] Is a directory: 'x'" -> "x: is a folder, expected a file"
         if isinstance(exc, IsADirectoryError):

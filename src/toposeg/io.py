@@ -83,13 +83,17 @@ def read_array(path: PathLike) -> np.ndarray:
     """Read an image or volume as a NumPy array (no normalisation, native dtype).
 
     Raises:
-        ValueError: unsupported extension, empty (0-byte) file, or a file its reader rejects
-            ("could not read file (...)").
-        FileNotFoundError / IsADirectoryError: no file at ``path``.
+        ValueError: unsupported extension, empty (0-byte) file, a file its reader rejects
+            ("FILE: could not read file as an image: <the reader's reason, one short line>") or
+            reads as an array without pixels (a corrupt TIFF).
+        IsADirectoryError: ``path`` is a folder ("is a folder, expected a file (.png, ...)").
+        FileNotFoundError: no file at ``path``.
         MissingExtraError: TIFF/NIfTI without ``toposeg[io]``.
     """
     path = Path(path)
     ext = extension(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, expected a file ({', '.join(EXTENSIONS)})")
     if ext not in EXTENSIONS:
         raise ValueError(f"{path}: unsupported file type {ext!r}; supported: {', '.join(EXTENSIONS)}")
     check_readable(path)
@@ -97,16 +101,35 @@ def read_array(path: PathLike) -> np.ndarray:
         if ext in (".png", ".jpg", ".jpeg"):
             from skimage.io import imread
 
-            return np.asarray(imread(path))
-        if ext in (".tif", ".tiff"):
-            return np.asarray(_optional("tifffile", "io").imread(path))
-        if ext in (".nii", ".nii.gz"):
-            return np.asarray(_optional("nibabel", "io").load(str(path)).dataobj)
-        return np.load(path, allow_pickle=False)
+            arr = np.asarray(imread(path))
+        elif ext in (".tif", ".tiff"):
+            arr = np.asarray(_optional("tifffile", "io").imread(path))
+        elif ext in (".nii", ".nii.gz"):
+            arr = np.asarray(_optional("nibabel", "io").load(str(path)).dataobj)
+        else:
+            arr = np.load(path, allow_pickle=False)
     except ImportError:
         raise
     except Exception as exc:
-        raise ValueError(f"{path}: could not read file ({type(exc).__name__}: {exc})") from exc
+        raise ValueError(f"{path}: could not read file as an image: {_short_reason(exc, path)}") from exc
+    if arr.size == 0:  # e.g. tifffile on a corrupt TIFF: an empty array, no error
+        raise ValueError(f"{path}: could not read file as an image: no pixels found (shape {arr.shape}; a corrupt "
+                         "or empty image)")
+    return arr
+
+
+def _short_reason(exc: BaseException, path: Path, limit: int = 160) -> str:
+    """The reader's reason in a few words: the last non-empty line of its message (SimpleITK puts
+    its C++ source location first), without the file name it repeats, cut at ``limit``."""
+    text = exc.args[0] if isinstance(exc, KeyError) and len(exc.args) == 1 else str(exc)  # no repr quotes
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    text = lines[-1] if lines else type(exc).__name__
+    if "sitk::ERROR:" in text:
+        text = text.split("sitk::ERROR:", 1)[1].strip()
+    for name in (str(path.absolute()), str(path), path.name):  # quoted repeats of the file name
+        text = text.replace(f'"{name}"', "the file").replace(f"'{name}'", "the file")
+    text = text.rstrip(".")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def write_array(path: PathLike, array: np.ndarray) -> Path:
@@ -164,14 +187,36 @@ def binary_mask(arr: np.ndarray) -> Optional[np.ndarray]:
     return arr != 0 if values <= {0, 1} or values <= {0, 255} else None
 
 
+def check_finite(arr: np.ndarray, path: PathLike, what: str = "prediction") -> np.ndarray:
+    """``arr`` unchanged when it holds no NaN or infinite value (always so for integer dtypes).
+
+    Raises:
+        ValueError: ``"<path>: <what> contains NaN (n pixels of N)"`` (voxels for a 3D array), or
+            ``"... contains infinite values (n ...)"``.
+    """
+    if arr.dtype.kind not in "fc":
+        return arr
+    unit = "pixels" if arr.ndim <= 2 else "voxels"
+    n_nan = int(np.count_nonzero(np.isnan(arr)))
+    if n_nan:
+        raise ValueError(f"{path}: {what} contains NaN ({n_nan} {unit} of {arr.size}); expected probabilities in "
+                         "[0, 1] everywhere")
+    n_inf = int(np.count_nonzero(np.isinf(arr)))
+    if n_inf:
+        raise ValueError(f"{path}: {what} contains infinite values ({n_inf} {unit} of {arr.size}); expected "
+                         "probabilities in [0, 1] (pass sigmoid(logits))")
+    return arr
+
+
 def prediction_probabilities(arr: np.ndarray, path: PathLike) -> np.ndarray:
     """float32 foreground probabilities of a prediction file's array: a binary mask (see
     :func:`binary_mask`) as 0/1; uint8/uint16 images scaled by 255/65535 (``toposeg predict``
     writes PNG probabilities as 8-bit); floats as they are, which must lie in [0, 1].
 
     Raises:
-        ValueError: other integer dtypes (e.g. an id map), non-finite or out-of-range floats,
-            other dtypes; the message quotes the values found.
+        ValueError: other integer dtypes (e.g. an id map), NaN or infinite values ("contains NaN
+            (n pixels)", :func:`check_finite`), out-of-range floats, other dtypes; the message
+            quotes the values found.
     """
     mask = binary_mask(arr)
     if mask is not None:
@@ -183,7 +228,8 @@ def prediction_probabilities(arr: np.ndarray, path: PathLike) -> np.ndarray:
                          f"a binary mask (0/1, 0/255, bool) or probabilities, found values {_values(arr)}")
     if arr.dtype.kind != "f":
         raise ValueError(f"{path}: cannot read a prediction of dtype {arr.dtype}")
-    if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
+    check_finite(arr, path)
+    if arr.min() < 0 or arr.max() > 1:
         raise ValueError(f"{path}: prediction must hold probabilities in [0, 1], got values in "
                          f"[{np.nanmin(arr):.4g}, {np.nanmax(arr):.4g}] (pass sigmoid(logits))")
     return arr.astype(np.float32)
@@ -193,7 +239,7 @@ def read_prediction_mask(path: PathLike, threshold: Optional[float] = None) -> n
     """Bool mask of a prediction file: a binary mask as it is; a probability map
     (:func:`prediction_probabilities`) as ``probability > threshold``, which then must be given.
     Grey RGB(A) PNGs are reduced to one channel, colour images refused (:func:`grey_mask`)."""
-    arr = grey_mask(read_array(path), path, "prediction")
+    arr = check_finite(grey_mask(read_array(path), path, "prediction"), path)
     mask = binary_mask(arr)
     if mask is not None:
         return mask
@@ -308,6 +354,6 @@ def pair_by_stem(
     return [(k, first[k], second[k]) for k in common]
 
 
-__all__ = ["EXTENSIONS", "MissingExtraError", "binary_mask", "check_readable", "extension", "grey_mask", "image_files",
-           "index_by_stem", "list_images", "missing_extra_message", "pair_by_stem", "prediction_probabilities",
+__all__ = ["EXTENSIONS", "MissingExtraError", "binary_mask", "check_finite", "check_readable", "extension", "grey_mask",
+           "image_files", "index_by_stem", "list_images", "missing_extra_message", "pair_by_stem", "prediction_probabilities",
            "read_array", "read_prediction_mask", "stem", "write_array"]

@@ -280,6 +280,26 @@ def setting(flag_value, inference: dict, key: str, default, flag: str, *, none_i
     return default, "default"
 
 
+def read_input(path: PathLike, flag: str):
+    """:func:`toposeg.io.read_array` of a file given by ``flag``; its errors (a folder, a missing,
+    empty or unreadable file, an unsupported type) start with the flag: ``--label x: is a folder,
+    expected a file (...)``."""
+    from toposeg.io import read_array
+
+    try:
+        return read_array(path)
+    except (ValueError, OSError) as exc:
+        raise flagged(exc, flag) from None
+
+
+def flagged(exc: Exception, flag: str) -> Exception:
+    """``exc`` with its message prefixed by ``flag`` (same type for FileNotFoundError and
+    IsADirectoryError, else ValueError)."""
+    message = str(exc.args[0]) if len(exc.args) == 1 else str(exc)
+    kind = type(exc) if type(exc) in (FileNotFoundError, IsADirectoryError, NotADirectoryError) else ValueError
+    return kind(f"{flag} {message}")
+
+
 # ---------------------------------------------------------------- outputs: whole or absent
 
 
@@ -300,7 +320,7 @@ def check_output(out: PathLike, overwrite: bool, flag: str = "--out", *, file: b
     return out
 
 
-def check_apart(out: PathLike, inputs: dict, flag: str = "--out", *, writes: tuple = ()) -> Path:
+def check_apart(out: PathLike, inputs: dict, flag: str = "--out", *, writes: tuple = (), files: bool = False) -> Path:
     """Refuse (ValueError, before any work) an output that would write into an input:
 
     - ``out`` equal to or inside an input folder (the results would land among the inputs, and a
@@ -310,7 +330,8 @@ def check_apart(out: PathLike, inputs: dict, flag: str = "--out", *, writes: tup
       command writes there; it would be replaced).
 
     ``inputs``: ``{flag: path or None}``; paths are compared after resolving symbolic links.
-    Returns ``out`` as a Path.
+    ``files``: the inputs are files (a folder among them is left to the reader's "is a folder"
+    error). Returns ``out`` as a Path.
     """
     out = Path(out)
     target = out.resolve()
@@ -320,6 +341,8 @@ def check_apart(out: PathLike, inputs: dict, flag: str = "--out", *, writes: tup
         path = Path(value)
         source = path.resolve()
         if path.is_dir():
+            if files:
+                continue
             if target == source:
                 raise ValueError(f"{flag} {out} is the {name} folder; the results would be written among the "
                                  f"inputs: choose an output folder outside {name} {path}")

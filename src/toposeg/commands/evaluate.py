@@ -112,20 +112,43 @@ def pair_files(pred_dir: Path, gt_dir: Path, pred_suffix: str = "auto", *,
                         suffix_note=suffix or None)
 
 
-def read_predict_record(pred_dir: Path) -> dict:
-    """``predict.json`` of a ``toposeg predict`` output folder, or ``{}``."""
+def read_json_object(path: Path, what: str = "") -> dict:
+    """The JSON object (a dict) in the file ``path``; ``what`` (e.g. ``"--dataset-json"``) starts
+    the messages.
+
+    Raises:
+        IsADirectoryError: ``path`` is a folder. FileNotFoundError: nothing there.
+        ValueError: an empty file, a binary file ("not a JSON text file"), invalid JSON (the
+            parser's reason), or JSON that is not an object.
+    """
     import json
 
-    path = pred_dir / "predict.json"
+    path = Path(path)
+    name = f"{what} {path}" if what else str(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{name}: is a folder, expected a JSON file")
     if not path.is_file():
-        return {}
+        raise FileNotFoundError(f"{name}: no such file")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise ValueError(f"{name}: file is empty, expected a JSON object")
     try:
-        record = json.loads(path.read_text())
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{name}: not a JSON text file (binary content, e.g. an image)") from None
+    try:
+        record = json.loads(text)
     except ValueError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        raise ValueError(f"{name}: not valid JSON ({exc})") from None
     if not isinstance(record, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(record).__name__}")
+        raise ValueError(f"{name}: expected a JSON object, got {type(record).__name__}")
     return record
+
+
+def read_predict_record(pred_dir: Path) -> dict:
+    """``predict.json`` of a ``toposeg predict`` output folder, or ``{}``."""
+    path = pred_dir / "predict.json"
+    return read_json_object(path) if path.is_file() else {}
 
 
 def _squeeze_gray(arr, path: Path):
@@ -199,20 +222,26 @@ def _run_binary(args: argparse.Namespace) -> int:
     from toposeg.topology import resolve_connectivity
 
     if args.threshold is not None:
-        check_threshold(args.threshold)
+        try:
+            check_threshold(args.threshold)
+        except ValueError as exc:
+            raise ValueError(f"--{exc}") from None
     if args.postprocess is not None and args.postprocess < 1:
         raise ValueError(f"--postprocess MIN_SIZE must be a positive number of pixels, got {args.postprocess}")
     pred_dir, gt_dir, out = Path(args.pred), Path(args.gt), Path(args.out)
-    check_apart(out, {"--pred": pred_dir, "--gt": gt_dir}, writes=_OUTPUTS)
-    check_output(out, args.overwrite)
     record = read_predict_record(pred_dir) if pred_dir.is_dir() else {}
     record_name = str(pred_dir / "predict.json")
     rule, rule_from = resolve_label_foreground(args.label_foreground, (record.get("label_foreground"), record_name))
     threshold, threshold_from = args.threshold, "--threshold" if args.threshold is not None else None
     if threshold is None and record.get("threshold") is not None:
-        threshold, threshold_from = check_threshold(record["threshold"]), record_name
+        try:
+            threshold, threshold_from = check_threshold(record["threshold"]), record_name
+        except ValueError as exc:
+            raise ValueError(f"{record_name}: {exc}") from None
     pred_suffix = "auto" if args.pred_suffix is None else args.pred_suffix
-    pairs = pair_files(pred_dir, gt_dir, pred_suffix, subset=args.subset)
+    pairs = pair_files(pred_dir, gt_dir, pred_suffix, subset=args.subset)  # the inputs are folders of images
+    check_apart(out, {"--pred": pred_dir, "--gt": gt_dir}, writes=_OUTPUTS)  # before any work
+    check_output(out, args.overwrite)
     skipped = []
     if args.subset:
         pred_files, gt_files, _ = _indexed(pred_dir, gt_dir, pred_suffix)
@@ -337,7 +366,13 @@ def run_nnunet(pred, gt, out=None, *, overwrite: bool = False, dataset_json=None
         json_file = dataset_json if isinstance(dataset_json, (str, Path)) else None
         check_apart(out, {"--pred": pred_dir, "--gt": gt_dir, "--dataset-json": json_file}, writes=_OUTPUTS)
         out = check_output(out, overwrite)
-    rows = evaluate_folder(pred_dir, gt_dir, dataset_json=dataset_json, connectivity=connectivity)
+    meta = dataset_json
+    if isinstance(dataset_json, (str, Path)):
+        meta = read_json_object(Path(dataset_json), "--dataset-json")
+    elif dataset_json is None:  # as nnunet.read_dataset_json finds it, read with the messages above
+        found = [p for p in (pred_dir / "dataset.json", gt_dir.parent / "dataset.json") if p.is_file()]
+        meta = read_json_object(found[0]) if found else None
+    rows = evaluate_folder(pred_dir, gt_dir, dataset_json=meta, connectivity=connectivity)
     if not rows:
         raise ValueError(f"--pred {pred_dir} / --gt {gt_dir}: no foreground class to score (dataset.json lists "
                          "only the background, or every label map is all 0)")

@@ -30,12 +30,13 @@ def load_mask(path: str, *, threshold: float = 0.5, name: str = "mask") -> np.nd
     grey RGB(A) PNGs -> first channel. Anything else is an error quoting the values found
     (:func:`toposeg.io.read_prediction_mask`).
     """
+    from toposeg.commands._common import flagged
     from toposeg.io import read_prediction_mask
 
     try:
         mask = read_prediction_mask(path, threshold)
-    except ValueError as exc:
-        raise ValueError(f"{name} {exc}") from None
+    except (ValueError, OSError) as exc:
+        raise flagged(exc, name) from None
     return np.squeeze(mask) if mask.ndim > 3 else mask
 
 
@@ -65,10 +66,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def load_gt(path: str, rule: str, name: str = "--gt") -> np.ndarray:
     """Ground-truth mask by the label rule (:func:`toposeg.data.labels.binarize`); colour images
     are refused."""
+    from toposeg.commands._common import read_input
     from toposeg.data.labels import binarize
-    from toposeg.io import grey_mask, read_array
+    from toposeg.io import grey_mask
 
-    arr = read_array(path)
+    arr = read_input(path, name)
     arr = np.squeeze(arr) if arr.ndim > 3 else arr
     return binarize(grey_mask(arr, path, "ground truth"), rule, name=f"{name} {path}")
 
@@ -100,13 +102,27 @@ def run(args: argparse.Namespace) -> int:
     from toposeg.commands._common import (check_apart, check_output, staged_output, thread_settings,
                                           warn_foreground_fraction)
     from toposeg.graph import apls_report, mask_to_graph, plan_routes, sample_pairs
-    from toposeg.io import read_array, stem
+    from toposeg.commands._common import read_input
+    from toposeg.io import stem
     from toposeg.reports.serialize import dumps
+
+    import math
+
+    from toposeg._checks import check_threshold
 
     if args.pairs < 1:
         raise ValueError(f"--pairs must be >= 1, got {args.pairs}")
+    if args.routes < 0:
+        raise ValueError(f"--routes must be >= 0 (routes drawn in the figure), got {args.routes}")
+    for flag, value in (("--snap", args.snap), ("--min-branch", args.min_branch)):
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{flag} must be a finite number of pixels >= 0, got {value}")
+    try:
+        check_threshold(args.threshold)
+    except ValueError as exc:
+        raise ValueError(f"--{exc}") from None
     check_apart(args.out, {"--gt": args.gt, "--pred": args.pred, "--pred2": args.pred2, "--image": args.image},
-                writes=_OUTPUTS)
+                writes=_OUTPUTS, files=True)
     check_output(args.out, args.overwrite)
     rule, rule_from = gt_rule(args.label_foreground, args.pred)
     gt = load_gt(args.gt, rule)
@@ -124,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         preds[key] = mask
     image: Optional[np.ndarray] = None
     if args.image and not args.no_figure and gt.ndim == 2:
-        image = check_image(read_array(args.image), gt.shape, args.image)
+        image = check_image(read_input(args.image, "--image"), gt.shape, args.image)
     g_gt = mask_to_graph(gt, min_branch=args.min_branch, backend=args.backend)
     pairs = sample_pairs(g_gt, args.pairs, seed=args.seed) if g_gt.number_of_edges() else []
     report = {

@@ -104,16 +104,23 @@ def _predict(model, inference: dict, image: np.ndarray, device: str, checkpoint:
 def run(args: argparse.Namespace) -> int:
     from toposeg._checks import check_threshold
     from toposeg.commands._common import (check_apart, check_output, load_checkpoint_model,
-                                          resolve_label_foreground, staged_file, warn_foreground_fraction)
-    from toposeg.io import read_array
+                                          read_input, resolve_label_foreground, staged_file,
+                                          warn_foreground_fraction)
     from toposeg.reports.hard_pixels import hard_pixel_figure
 
     if Path(args.out).suffix.lower() != ".png":
         raise ValueError(f"--out must be a .png file, got {args.out!r}")
     check_apart(args.out, {"--image": args.image, "--label": args.label, "--prediction": args.prediction,
-                           "--checkpoint": args.checkpoint})
+                           "--checkpoint": args.checkpoint}, files=True)
     check_output(args.out, args.overwrite, file=True)
-    check_threshold(args.threshold)
+    try:
+        check_threshold(args.threshold)
+    except ValueError as exc:
+        raise ValueError(f"--{exc}") from None
+    from toposeg.skeleton.api import BACKENDS
+
+    if args.backend not in ("auto", *BACKENDS):
+        raise ValueError(f"--backend: unknown skeleton backend {args.backend!r}; valid: {['auto', *BACKENDS]}")
     if args.grow is not None and args.grow < 0:
         raise ValueError(f"--grow must be >= 0, got {args.grow}")
     model, inference, device = None, {}, None
@@ -122,13 +129,13 @@ def run(args: argparse.Namespace) -> int:
         model, inference = load_checkpoint_model(args.checkpoint, device)
     rule, rule_from = resolve_label_foreground(args.label_foreground,
                                                (inference.get("label_foreground"), str(args.checkpoint)))
-    label = _binarize_label(read_array(args.label), rule, args.label)
+    label = _binarize_label(read_input(args.label, "--label"), rule, args.label)
     if label.ndim not in (2, 3):
         raise ValueError(f"{args.label}: label must be 2D or 3D, got shape {label.shape}")
     warn_foreground_fraction(label, rule, f"label {args.label}")
-    image = _image_channels_first(read_array(args.image), label.shape, args.image)
+    image = _image_channels_first(read_input(args.image, "--image"), label.shape, args.image)
     if args.prediction is not None:
-        prob = _as_probabilities(read_array(args.prediction), args.prediction)
+        prob = _as_probabilities(read_input(args.prediction, "--prediction"), args.prediction)
         if prob.shape != label.shape:
             raise ValueError(f"{args.prediction}: prediction shape {prob.shape} does not match the label shape {label.shape}")
     else:
