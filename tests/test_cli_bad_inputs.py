@@ -273,3 +273,14 @@ def test_graph_refuses_bad_numbers_naming_the_flag(tmp_path, capsys, extra, expe
                  "--out", str(tmp_path / "g"), *extra]) == 2
     assert _error(capsys, "graph") == f"toposeg graph: error: {expected}"
     assert not (tmp_path / "g").exists()
+
+
+def test_mine_refuses_an_image_with_nan(tmp_path, capsys):
+    image = np.zeros((24, 24), np.float32)
+    image[3, 3] = np.nan  # one NaN pixel: through a network it makes the whole probability map NaN
+    write_array(tmp_path / "image.npy", image)
+    write_array(tmp_path / "gt.npy", _mask() > 0)
+    assert main(["mine", "--image", str(tmp_path / "image.npy"), "--label", str(tmp_path / "gt.npy"),
+                 "--prediction", str(tmp_path / "gt.npy"), "--out", str(tmp_path / "m.png")]) == 2
+    assert _error(capsys, "mine") == (f"toposeg mine: error: --image {tmp_path / 'image.npy'}: image contains NaN "
+                                      "(1 pixel of 576); expected finite intensities (a NaN spreads through the network)")

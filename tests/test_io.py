@@ -142,7 +142,7 @@ def test_nan_and_inf_in_a_probability_map_are_named_and_counted(tmp_path):
             read_prediction_mask(tmp_path / "prob.npy", threshold)
     vol = np.zeros((2, 3, 3))
     vol[1, 1, 1] = -np.inf
-    with pytest.raises(ValueError, match=r"^v: prediction contains infinite values \(1 voxels of 18\)"):
+    with pytest.raises(ValueError, match=r"^v: prediction contains infinite values \(1 voxel of 18\)"):
         check_finite(vol, "v")
     assert check_finite(np.array([0, 1], np.uint8), "i").tolist() == [0, 1]  # integers: nothing to check
 

@@ -187,24 +187,23 @@ def binary_mask(arr: np.ndarray) -> Optional[np.ndarray]:
     return arr != 0 if values <= {0, 1} or values <= {0, 255} else None
 
 
-def check_finite(arr: np.ndarray, path: PathLike, what: str = "prediction") -> np.ndarray:
+def check_finite(arr: np.ndarray, path: PathLike, what: str = "prediction",
+                 expected: str = "probabilities in [0, 1] everywhere", unit: Optional[str] = None) -> np.ndarray:
     """``arr`` unchanged when it holds no NaN or infinite value (always so for integer dtypes).
 
     Raises:
-        ValueError: ``"<path>: <what> contains NaN (n pixels of N)"`` (voxels for a 3D array), or
-            ``"... contains infinite values (n ...)"``.
+        ValueError: ``"<path>: <what> contains NaN (n pixels of N); expected <expected>"``
+            (``unit`` default: voxels for an array of 3 or more dimensions), or ``"... contains
+            infinite values (n ...)"``.
     """
     if arr.dtype.kind not in "fc":
         return arr
-    unit = "pixels" if arr.ndim <= 2 else "voxels"
-    n_nan = int(np.count_nonzero(np.isnan(arr)))
-    if n_nan:
-        raise ValueError(f"{path}: {what} contains NaN ({n_nan} {unit} of {arr.size}); expected probabilities in "
-                         "[0, 1] everywhere")
-    n_inf = int(np.count_nonzero(np.isinf(arr)))
-    if n_inf:
-        raise ValueError(f"{path}: {what} contains infinite values ({n_inf} {unit} of {arr.size}); expected "
-                         "probabilities in [0, 1] (pass sigmoid(logits))")
+    unit = unit or ("pixels" if arr.ndim <= 2 else "voxels")
+    for problem, bad in (("NaN", np.isnan(arr)), ("infinite values", np.isinf(arr))):
+        n = int(np.count_nonzero(bad))
+        if n:
+            raise ValueError(f"{path}: {what} contains {problem} ({n} {unit[:-1] if n == 1 else unit} of {arr.size}); "
+                             f"expected {expected}")
     return arr
 
 
