@@ -213,3 +213,15 @@ def test_unknown_override_key_hints_the_key_meant(override, hint):
         assert msg.endswith("(valid top-level sections: ['name', 'data', 'model', 'train', 'method', 'inference'])")
     else:
         assert hint in msg
+
+
+def test_override_value_that_is_not_yaml_or_not_a_mapping():
+    with pytest.raises(ValueError) as exc:
+        load_config(overrides=["data.patch=[1,"])
+    assert str(exc.value) == ("--set data.patch=[1,: the value is not valid YAML (line 1, column 4: expected the node "
+                              "content, but found '<stream end>'); quote it or close its brackets, e.g. "
+                              "data.patch=[128,128]")
+    with pytest.raises(ValueError, match=r"^method.params: expected dict, got int 3$"):  # AttributeError before
+        load_config(overrides=["method.params=3"])
+    # a later override replaces the non-mapping (the last --set wins), no crash
+    assert load_config(overrides=["method.params=3", "method.params.lam=0.5"]).method.params == {"lam": 0.5}

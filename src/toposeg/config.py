@@ -196,7 +196,12 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
         raise ValueError(f"override must look like key.path=value, got {item!r}")
-    return key.strip().split("."), yaml.safe_load(raw)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"--set {item}: the value is not valid YAML ({_yaml_error(exc)}); quote it or close its "
+                         "brackets, e.g. data.patch=[128,128]") from None
+    return key.strip().split("."), value
 
 
 def _leaf_paths(cls: type = None, prefix: tuple = ()) -> list[tuple]:
@@ -285,7 +290,9 @@ def load_config(path: Optional[PathLike] = None, overrides: Sequence[str] = ()) 
             patch = {k: patch}
         data = _merge(data, patch)
         if keys[:2] == ["method", "params"]:
-            given_params = _merge(given_params, patch["method"]["params"])
+            params = patch["method"]["params"]  # not a mapping: _build names method.params and the value
+            both = isinstance(params, Mapping) and isinstance(given_params, Mapping)
+            given_params = _merge(given_params, params) if both else params
     method = data.get("method")
     if isinstance(method, Mapping) and method.get("loss", MethodConfig.loss) != (file_loss or MethodConfig.loss):
         data["method"] = {**method, "params": given_params}  # another loss: the file's params do not apply
