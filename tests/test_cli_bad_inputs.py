@@ -284,3 +284,14 @@ def test_mine_refuses_an_image_with_nan(tmp_path, capsys):
                  "--prediction", str(tmp_path / "gt.npy"), "--out", str(tmp_path / "m.png")]) == 2
     assert _error(capsys, "mine") == (f"toposeg mine: error: --image {tmp_path / 'image.npy'}: image contains NaN "
                                       "(1 pixel of 576); expected finite intensities (a NaN spreads through the network)")
+
+
+def test_nested_command_errors_name_the_nested_command(tmp_path, capsys):
+    label = np.zeros((16, 16), np.uint8)
+    label[4:12, 4:6] = 1
+    for name in ("pred", "gt"):
+        write_array(tmp_path / name / "a.png", label)
+    out = tmp_path / "gt" / "eval"
+    assert main(["nnunet", "evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"),
+                 "--out", str(out)]) == 2
+    assert _error(capsys, "nnunet evaluate").startswith(f"toposeg nnunet evaluate: error: --out {out} lies inside")

@@ -93,6 +93,17 @@ def _with_nested(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParse
     return found
 
 
+def _command_prog(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """``toposeg COMMAND`` (``toposeg nnunet evaluate`` for a nested command): the prog of the
+    innermost parser that parsed ``args``."""
+    while True:
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(args, actions[0].dest, None) if actions else None
+        if name not in (actions[0].choices if actions else {}):
+            return parser.prog
+        parser = actions[0].choices[name]
+
+
 def _check_paths(args: argparse.Namespace) -> None:
     """A folder given where a file is expected, and the reverse, before any work."""
     from pathlib import Path
@@ -177,7 +188,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         message = error_message(exc)
         if message is None:
             raise
-        print(f"toposeg {args.command}: error: {message}", file=sys.stderr)
+        print(f"{_command_prog(parser, args)}: error: {message}", file=sys.stderr)
         return 2
 
 
