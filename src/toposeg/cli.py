@@ -4,7 +4,9 @@ The entry point is the only place that sets torch's thread count (``--threads``,
 ``$TOPOSEG_THREADS``, else :func:`toposeg.commands._common.default_threads` of the machine) and
 the one place that turns a user error into one line ``toposeg COMMAND: error: ...`` with exit
 status 2 (no traceback): bad values, missing or unreadable files, a folder given for a file and
-the reverse, a missing optional extra (with its ``pip install`` command).
+the reverse, a missing optional extra (with its ``pip install`` command). Command-line mistakes
+caught by argparse (an unknown flag, a bad choice, a missing argument) get the same one line from
+the (sub)command that received them (:class:`ArgumentParser`), the usage left to ``--help``.
 """
 
 from __future__ import annotations
