@@ -184,3 +184,22 @@ def test_predict_errors(tmp_path, capsys):
     assert main(["predict", *ck, *o, "--input", str(tmp_path / "broken.tif")]) == 2
     assert "broken.tif: could not read file" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_predict_refuses_out_in_its_input_and_non_finite_images(tmp_path, capsys):
+    make_checkpoint(tmp_path / "m.pt")
+    write_array(tmp_path / "in" / "a.tif", np.zeros((16, 16), np.float32))
+    ck = ["predict", "--checkpoint", str(tmp_path / "m.pt"), "--no-progress"]
+    # outputs inside the input folder would be read as inputs by the next run
+    assert main([*ck, "--input", str(tmp_path / "in"), "--out", str(tmp_path / "in"), "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "--input" in err and "in" in err
+    assert main([*ck, "--input", str(tmp_path / "in"), "--out", str(tmp_path / "in" / "pred")]) == 2
+    assert "--input" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["a.tif"]
+    nan = np.zeros((16, 16), np.float32)
+    nan[2, 3] = np.nan  # through the network one NaN pixel would make the whole map NaN
+    write_array(tmp_path / "bad" / "n.tif", nan)
+    assert main([*ck, "--input", str(tmp_path / "bad"), "--out", str(tmp_path / "o")]) == 2
+    assert "n.tif: image contains NaN (1 pixel of 256)" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

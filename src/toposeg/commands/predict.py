@@ -134,13 +134,14 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from toposeg import __version__
-    from toposeg.commands._common import (check_output, load_checkpoint_model, model_layout, resolve_device,
-                                          staged_output, thread_settings)
+    from toposeg.commands._common import (check_apart, check_output, load_checkpoint_model, model_layout,
+                                          resolve_device, staged_output, thread_settings)
     from toposeg.data.transforms import normalize
     from toposeg.inference import sliding_window_predict
-    from toposeg.io import extension, read_array, stem
+    from toposeg.io import check_finite, extension, read_array, stem
     from toposeg.reports.serialize import dumps
 
+    check_apart(args.out, {"--input": args.input, "--checkpoint": args.checkpoint})
     check_output(args.out, args.overwrite)
     files = _inputs(Path(args.input))
     device = resolve_device(args.device)
@@ -151,8 +152,9 @@ def run(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise ValueError(f"--input: several files share a name {dup}; their outputs would collide")
-    for f in files:  # every input is readable and fits the model before any work
-        to_channels_first(read_array(f), nd, in_ch, f)
+    for f in files:  # every input is readable, finite and fits the model before any work
+        check_finite(to_channels_first(read_array(f), nd, in_ch, f), f, "image", "finite intensities",
+                     "pixels" if nd == 2 else "voxels")
 
     written = []
     with staged_output(args.out, args.overwrite) as tmp:
