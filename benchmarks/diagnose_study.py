@@ -42,7 +42,9 @@ image is background). Per case, prediction P and ground truth G:
 2. *Holes* = bounded background components of P (not touching the image border). Counted per size
    bin ``1-9`` px (**pinholes**: what the paper's clean-up of holes < 10 px removes), ``10-99``,
    ``>=100``, and by place: **on GT foreground** when more than half of the hole's pixels are G
-   foreground (a pinhole in a membrane), else **on GT background**.
+   foreground (a pinhole in a membrane), else **on GT background**; **pinholes_in_spurious**:
+   pinholes all of whose neighbouring predicted pixels belong to spurious components (holes in
+   debris).
 3. *Gaps*: S = ``skimage.morphology.skeletonize(G)``; **missed skeleton pixels** = S & ~P; a
    **gap** is a connected run (foreground connectivity) of missed skeleton pixels. A gap is
    **breaking** when the predicted skeleton pixels adjacent to it (its foreground-connectivity
@@ -198,6 +200,21 @@ def hole_stats(pred: np.ndarray, gt: np.ndarray) -> dict[str, int]:
         out[f"holes_{name}"], out[f"holes_{name}_on_fg"], out[f"holes_{name}_on_bg"] = a, f, b
     out["pinholes"], out["pinholes_on_fg"], out["pinholes_on_bg"] = (out["holes_1_9"], out["holes_1_9_on_fg"],
                                                                      out["holes_1_9_on_bg"])
+    # pinholes inside spurious components: every predicted component next to the pinhole is spurious
+    fg, bg = _structures(pred.ndim)
+    lp, n_p = ndimage.label(pred, fg)
+    on_gt = np.bincount(lp[gt], minlength=n_p + 1) > 0
+    pin = np.zeros(bounded.size, bool)
+    pin[ids[s <= 9]] = True
+    in_spurious = 0
+    for h, box in enumerate(ndimage.find_objects(lb), start=1):
+        if box is None or not pin[h]:
+            continue
+        grown = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
+        hole = lb[grown] == h
+        ring = ndimage.binary_dilation(hole, bg) & ~hole & pred[grown]
+        in_spurious += int(not on_gt[lp[grown][ring]].any())
+    out["pinholes_in_spurious"] = in_spurious
     return out
 
 
@@ -508,12 +525,13 @@ def markdown(result: Mapping[str, Any]) -> str:
                      f"{_delta(p.get('pred_components'))} |")
     lines += ["", "## Holes of the prediction by size (px) and place (on GT foreground / background)", "",
               "| Method | holes | " + " | ".join(f"{bin_label(*b)} (fg/bg)" for b in HOLE_BINS)
-              + " | Δ pinholes (1-9) | Δ pinholes on fg | Δ holes |", "|---|" + "---:|" * 7]
+              + " | pinholes in spurious | Δ pinholes (1-9) | Δ pinholes on fg | Δ holes |", "|---|" + "---:|" * 8]
     for m in result["methods"]:
         v, p = means[m], paired.get(m, {})
         lines.append(f"| {m} | {_fmt(v['holes'])} | " + " | ".join(
             f"{_fmt(v[f'holes_{b}'])} ({_fmt(v[f'holes_{b}_on_fg'])}/{_fmt(v[f'holes_{b}_on_bg'])})" for b in hb)
-            + f" | {_delta(p.get('pinholes'))} | {_delta(p.get('pinholes_on_fg'))} | {_delta(p.get('holes'))} |")
+            + f" | {_fmt(v['pinholes_in_spurious'])} | {_delta(p.get('pinholes'))} | {_delta(p.get('pinholes_on_fg'))} | "
+            f"{_delta(p.get('holes'))} |")
     lines += ["", f"## Ground-truth skeleton gaps, and gaps closed/opened against `{base}`", "",
               "| Method | missed skeleton px | gaps | breaking | bridged | isolated | closed (breaking) | opened "
               "(breaking) | net closed | Δ missed px | Δ gaps | Δ breaking |", "|---|" + "---:|" * 11]

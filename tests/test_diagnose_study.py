@@ -123,12 +123,13 @@ def test_dual_connectivity_diamond():
     one[2, 3] = True                  # a 2-px component sharing one pixel with the GT is on-GT
     assert (ds.component_stats(one, gt)["spurious"], ds.component_stats(one, gt)["on_gt_1_9"]) == (0, 1)
     h = ds.hole_stats(p, gt)
-    assert (h["holes"], h["pinholes"], h["pinholes_on_fg"]) == (1, 1, 1)
+    assert (h["holes"], h["pinholes"], h["pinholes_on_fg"], h["pinholes_in_spurious"]) == (1, 1, 1, 1)
     border = np.zeros((5, 5), bool)
     border[0:3, 0:3] = True
     border[1, 1] = False              # enclosed 1-px hole
     border[4, 2:5] = True             # a bar on the border row: the background beside it is the outside
     assert ds.hole_stats(border, gt)["holes"] == 1
+    assert ds.hole_stats(border, gt)["pinholes_in_spurious"] == 0   # the enclosing block covers the GT pixel
 
 
 def test_skeleton_island_and_near_speck():
@@ -172,6 +173,7 @@ def test_hand_counts_per_case(study):
     assert (s["spurious_near"], s["spurious_far"], s["skeleton_islands"]) == (0, 1, 0)  # speck 7 px from A and B
     assert (s["on_gt"], s["gt_split"], s["split_pieces"], s["gt_missed"]) == (3, 0, 0, 0)
     assert (s["holes"], s["pinholes"], s["pinholes_on_fg"], s["pinholes_on_bg"], s["holes_10_99"]) == (1, 1, 1, 0, 0)
+    assert s["pinholes_in_spurious"] == 0    # the pinhole is inside bar A, an on-GT component
     assert (s["missed_skeleton_px"], s["gaps"]) == (0, 0)
     assert (s["closed"], s["opened"], s["net_closed"]) == (1, 0, 1)
     assert (s["closed_breaking"], s["opened_breaking"]) == (1, 0)   # the baseline's A cut was breaking
@@ -183,7 +185,7 @@ def test_hand_counts_per_case(study):
     assert (c["on_gt_100_999"], c["gt_split"], c["split_pieces"], c["gt_missed"], c["merged"]) == (4, 2, 2, 1, 0)
     assert (c["spurious_near"], c["spurious_far"], c["skeleton_islands"]) == (1, 0, 0)  # ring 3 px below A
     assert (c["holes"], c["holes_10_99"], c["holes_10_99_on_bg"], c["holes_on_fg"]) == (2, 1, 1, 1)
-    assert (c["pinholes"], c["pinholes_on_fg"], c["holes_ge100"]) == (1, 1, 0)
+    assert (c["pinholes"], c["pinholes_on_fg"], c["holes_ge100"], c["pinholes_in_spurious"]) == (1, 1, 0, 0)
     assert (c["missed_skeleton_px"], c["gaps"]) == (2 + 1 + n_c + 1, 4)
     assert (c["gaps_breaking"], c["gaps_bridged"], c["gaps_isolated"]) == (2, 1, 1)
     assert (c["closed"], c["opened"], c["net_closed"]) == (0, 3, -3)
