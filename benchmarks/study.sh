@@ -60,7 +60,7 @@ BUDGET=$!
 { until_deadline $TOPOSEG cv 'configs/isbi2012_quick/*.yaml' --folds 0-4 --seed 0-2 \
       --jobs "$MAIN_JOBS" --out "$RUNS/isbi2012_quick" $COMMON \
   && until_deadline $TOPOSEG cv 'configs/isbi2012_quick*/*.yaml' \
-      --methods unet,shpm,shpm_bce,shpm_t05,shpm_posneg,shpm_gap,shpm_whole,shpm_crop,shpm_plus \
+      --methods unet,shpm,shpm_bce,shpm_t05,shpm_posneg,shpm_sample,shpm_lam01,shpm_gap,shpm_whole,shpm_crop,shpm_plus \
       --folds 0-4 --seed 0 --jobs "$MAIN_JOBS" --out "$RUNS/isbi2012_quick" $COMMON ; } > "$PACK/main.log" 2>&1
 wait "$BUDGET"
 echo "study stopped after $(( $(date +%s) - START )) s"
