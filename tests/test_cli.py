@@ -176,9 +176,61 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
     assert fig.ndim == 3 and fig.shape[0] > 100 and fig.shape[1] > 1500
 
 
-def test_demo_bad_options(capsys):
-    assert main(["demo", "--size", "32", "--out", "x"]) == 2  # default patch 64 > size 32
-    assert "patch (64) must not exceed the image size (32)" in capsys.readouterr().err
+def test_demo_bad_options(tmp_path, capsys):
+    # there is no --patch option: the message names what the user can change (the patch sizes are the
+    # documented 64 px, and 32 px with --quick)
+    assert main(["demo", "--size", "32", "--out", str(tmp_path / "a")]) == 2
+    assert capsys.readouterr().err == ("toposeg demo: error: --size must be at least the patch size 64, got "
+                                       "--size 32 (--quick uses 64 px images with 32 px patches)\n")
+    assert main(["demo", "--quick", "--size", "8", "--out", str(tmp_path / "b")]) == 2
+    assert capsys.readouterr().err == ("toposeg demo: error: --size must be at least the patch size 32, got "
+                                       "--size 8 (--quick uses 64 px images with 32 px patches)\n")
+    # an explicit --n-test 0 is no longer replaced by --quick's 2: it is refused, naming the option
+    assert main(["demo", "--quick", "--n-test", "0", "--out", str(tmp_path / "c")]) == 2
+    assert capsys.readouterr().err == "toposeg demo: error: --n-test must be >= 1, got 0\n"
+    assert main(["demo", "--quick", "--finetune-steps", "-1", "--out", str(tmp_path / "d")]) == 2
+    assert capsys.readouterr().err == "toposeg demo: error: --finetune-steps must be >= 0, got -1\n"
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("argv, expected", [
+    # no flags: DemoConfig's documented defaults
+    ([], dict(size=128, n_train=24, n_test=8, pretrain_steps=500, finetune_steps=250, patch=64, batch_size=8,
+              n_figure=3)),
+    # --quick alone: the values its help lists
+    (["--quick"], dict(size=64, n_train=4, n_test=2, pretrain_steps=4, finetune_steps=2, patch=32, batch_size=2,
+                       n_figure=2)),
+    # explicit flags win over --quick, in either order; what the user did not give stays quick
+    (["--quick", "--finetune-steps", "0", "--size", "96", "--n-train", "3", "--n-test", "1", "--pretrain-steps",
+      "0"], dict(size=96, n_train=3, n_test=1, pretrain_steps=0, finetune_steps=0, patch=32, batch_size=2,
+                 n_figure=2)),
+    (["--pretrain-steps", "7", "--quick"], dict(size=64, n_train=4, n_test=2, pretrain_steps=7, finetune_steps=2,
+                                                patch=32, batch_size=2, n_figure=2)),
+    # an explicit flag without --quick changes only itself
+    (["--finetune-steps", "0"], dict(size=128, n_train=24, n_test=8, pretrain_steps=500, finetune_steps=0,
+                                     patch=64, batch_size=8, n_figure=3)),
+])
+def test_demo_explicit_options_win_over_quick(argv, expected, tmp_path, monkeypatch):
+    import toposeg.engine.demo as demo_engine
+
+    seen = []
+    monkeypatch.setattr(demo_engine, "run_demo", lambda cfg, out: seen.append(cfg))  # the command imports it late
+    assert main(["demo", *argv, "--no-progress", "--out", str(tmp_path / "d")]) == 0
+    (cfg,) = seen
+    assert {k: getattr(cfg, k) for k in expected} == expected
+
+
+def test_demo_quick_with_explicit_finetune_steps_end_to_end(tmp_path):
+    # the attack-pass example: `demo --quick --finetune-steps 3` used to run 2 fine-tuning steps
+    out = tmp_path / "d"
+    assert main(["demo", "--quick", "--finetune-steps", "3", "--n-test", "1", "--no-recommended", "--no-progress",
+                 "--out", str(out)]) == 0
+    config = json.loads((out / "results.json").read_text())["config"]
+    assert (config["finetune_steps"], config["n_test"], config["pretrain_steps"], config["size"]) == (3, 1, 4, 64)
+    for stage in ("finetune_bce_dice", "finetune_shpm"):  # each fine-tuning logged exactly steps 1, 2, 3
+        log = [json.loads(line) for line in (out / stage / "log.jsonl").read_text().splitlines() if line.strip()]
+        assert [row["step"] for row in log if "loss" in row] == [1, 2, 3]
+    assert len(json.loads((out / "results.json").read_text())["per_case"]["U-Net + SHPM (paper)"]) == 1
 
 
 def test_demo_rejects_an_unknown_recommended_loss_before_any_work(tmp_path, capsys):
