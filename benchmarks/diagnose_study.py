@@ -7,7 +7,7 @@ ground truth -> ``diagnosis.json``, ``diagnosis.md``, ``components.png``, ``tele
 
 Usage::
 
-    python benchmarks/diagnose_study.py --runs runs/isbi2012_quick --data-kind isbi2012 \\
+    python benchmarks/diagnose_study.py --runs runs/isbi2012_quick \\
         --data-root ../shared/data/isbi2012 --baseline unet \\
         --methods unet,cldice,skeleton_recall,thpm,phpm,shpm,shpm_plus --out /tmp/diag_isbi
 
@@ -20,8 +20,12 @@ Only (seed, fold) blocks in which *every* method read has finished are used, so 
 covers the same test cases; finished runs of incomplete blocks are listed as excluded.
 Within one study folder every method of a (seed, fold) fine-tunes from the same pre-training
 (``seed{S}/fold{K}/pretrain``, enforced by toposeg's stage identities), so "same seed and fold" is
-"same pre-training". Ground-truth labels: ``toposeg.data.open_dataset(kind, data_root)[i].label``
-(bool, foreground True; ISBI 2012: the dark membranes). :func:`diagnose` takes a
+"same pre-training". Ground-truth labels:
+``toposeg.data.open_dataset(kind, data_root, **options)[i].label`` (bool, foreground True; ISBI
+2012: the dark membranes) with ``kind`` = ``data.kind`` and ``options`` = ``data.options`` of the
+runs' own ``config.yaml`` (the resolved config ``toposeg cv`` writes into every run folder; every
+run read must agree, and ``--data-kind``, optional, must equal it), so synthetic labels are
+generated with the study's ``n``, ``size`` and ``seed``. :func:`diagnose` takes a
 ``{case_id: label}`` mapping instead, so it runs without any dataset.
 
 Definitions (numpy/scipy/scikit-image only; toposeg's dual connectivity: foreground
@@ -72,8 +76,14 @@ toposeg stored in ``test_summary.json`` (``betti0_pred``, ``betti1_pred``, ``spu
 ``missing_components``, ``split_components``); mismatches are reported in ``diagnosis.json``.
 
 Errors: ValueError when RUNS has no finished run (names the folder), when ``--baseline`` is not
-among the methods, when a requested method has no finished run, when a prediction and its label
-differ in shape; KeyError when a case id has no label.
+among the methods, when a requested method has no finished run (lists every method found), when a
+prediction and its label differ in shape (names the run's npz and the case id), when the runs'
+config.yaml files disagree on the data or ``--data-kind`` disagrees with them (names both); KeyError
+when a case id has no label or the data kind is unknown; FileNotFoundError when a run has no
+config.yaml. The command line also refuses, before any work, an ``--example-method`` that is not
+read, a real data kind without ``--data-root``, an ``--out`` that is a file, lies inside
+``--runs``, or exists non-empty without ``--overwrite``; it prints each of these errors as one line
+``diagnose_study: error: ...`` on stderr and exits 2.
 """
 
 from __future__ import annotations
@@ -269,11 +279,12 @@ def gap_stats(pred: np.ndarray, skel: np.ndarray, base: Optional[np.ndarray] = N
 
 def case_stats(pred: np.ndarray, gt: np.ndarray, *, skel: Optional[np.ndarray] = None,
                base: Optional[np.ndarray] = None, base_runs: Optional[tuple] = None,
-               where: str = "case") -> dict[str, float]:
-    """All per-case counts of ``pred`` (bool, 2D or 3D) against ``gt``; ``base``: the baseline's prediction."""
+               where: str = "case", base_where: Optional[str] = None) -> dict[str, float]:
+    """All per-case counts of ``pred`` (bool, 2D or 3D) against ``gt``; ``base``: the baseline's prediction.
+    ``where`` / ``base_where`` name ``pred`` / ``base`` in a shape-mismatch ValueError."""
     pred, gt = _check_pair(pred, gt, where)
     if base is not None:
-        base, _ = _check_pair(base, gt, where + " (baseline)")
+        base, _ = _check_pair(base, gt, base_where or where + " (baseline)")
     skel = gt_skeleton(gt) if skel is None else skel
     return {**component_stats(pred, gt, skel), **hole_stats(pred, gt), **gap_stats(pred, skel, base, base_runs)}
 
@@ -359,6 +370,48 @@ def _mean_ci(values: Sequence[float]) -> dict[str, float]:
     return {"mean": float(np.mean(v)), "ci_low": lo, "ci_high": hi, "n": len(v)}
 
 
+def select_runs(runs: Path, baseline: str, methods: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    """The runs :func:`diagnose` reads, checked: ``{"methods", "found", "finished", "unfinished",
+    "incomplete"}`` (``finished``: the runs of the requested methods in (seed, fold) blocks where every
+    one of them finished; ``found``: every method with a finished run, requested or not).
+
+    Raises:
+        ValueError: no finished run in ``runs`` (names it); ``baseline`` not among the methods;
+            a requested method without a finished run (lists every method found); no seed/fold
+            with every method finished.
+    """
+    runs = Path(runs)
+    methods = list(dict.fromkeys(methods)) if methods else None
+    if methods is not None and baseline not in methods:
+        raise ValueError(f"--baseline {baseline!r} is not among the methods {methods}")
+    every, unfinished_all = find_runs(runs)
+    if not every:
+        raise ValueError(f"no finished runs (seed*/fold*/<method>/ with {PREDICTIONS} and {SUMMARY}) "
+                         f"in {str(runs)!r}" + (f" for methods {methods}" if methods else ""))
+    found = sorted(dict.fromkeys(r["method"] for r in every), key=lambda m: (m != baseline, m))
+    if methods is None:
+        methods = found
+        if baseline not in methods:
+            raise ValueError(f"--baseline {baseline!r} is not among the methods {methods} found in {str(runs)!r}")
+    missing = [m for m in methods if m not in found]
+    if missing:
+        raise ValueError(f"no finished run of method(s) {missing} in {str(runs)!r} (methods found: {found})")
+    finished = [r for r in every if r["method"] in methods]
+    unfinished = [u for u in unfinished_all if Path(u).name in methods]
+    # only (seed, fold) blocks where every method finished: every cell then covers the same cases
+    have = defaultdict(set)
+    for r in finished:
+        have[(r["seed"], r["fold"])].add(r["method"])
+    complete = {sf for sf, ms in have.items() if set(methods) <= ms}
+    if not complete:
+        raise ValueError(f"no seed/fold in {str(runs)!r} has finished runs of every method {methods} "
+                         f"(finished: {sorted((f'seed{s}/fold{k}', sorted(ms)) for (s, k), ms in have.items())})")
+    incomplete = [f"seed{r['seed']}/fold{r['fold']}/{r['method']}" for r in finished
+                  if (r["seed"], r["fold"]) not in complete]
+    return {"methods": list(methods), "found": found, "finished": [r for r in finished if (r["seed"], r["fold"]) in complete],
+            "unfinished": unfinished, "incomplete": incomplete}
+
+
 def diagnose(runs: Path, labels: Mapping[str, np.ndarray], *, baseline: str,
              methods: Optional[Sequence[str]] = None, log=print) -> dict[str, Any]:
     """The whole diagnosis as a JSON-able dict (see the module docstring for every definition).
@@ -379,43 +432,24 @@ def diagnose(runs: Path, labels: Mapping[str, np.ndarray], *, baseline: str,
     from toposeg.reports.paired import case_means, paired_comparison
 
     runs = Path(runs)
-    methods = list(dict.fromkeys(methods)) if methods else None
-    if methods is not None and baseline not in methods:
-        raise ValueError(f"--baseline {baseline!r} is not among the methods {methods}")
-    finished, unfinished = find_runs(runs, methods)
-    if not finished:
-        raise ValueError(f"no finished runs (seed*/fold*/<method>/ with {PREDICTIONS} and {SUMMARY}) "
-                         f"in {str(runs)!r}" + (f" for methods {methods}" if methods else ""))
-    found = list(dict.fromkeys(r["method"] for r in finished))
-    if methods is None:
-        methods = sorted(found, key=lambda m: (m != baseline, m))
-        if baseline not in methods:
-            raise ValueError(f"--baseline {baseline!r} is not among the methods {methods} found in {str(runs)!r}")
-    missing = [m for m in methods if m not in found]
-    if missing:
-        raise ValueError(f"no finished run of method(s) {missing} in {str(runs)!r} (found: {found})")
-    # only (seed, fold) blocks where every method finished: every cell then covers the same cases
-    have = defaultdict(set)
-    for r in finished:
-        have[(r["seed"], r["fold"])].add(r["method"])
-    complete = {sf for sf, ms in have.items() if set(methods) <= ms}
-    if not complete:
-        raise ValueError(f"no seed/fold in {str(runs)!r} has finished runs of every method {methods} "
-                         f"(finished: {sorted((f'seed{s}/fold{k}', sorted(ms)) for (s, k), ms in have.items())})")
-    incomplete = [f"seed{r['seed']}/fold{r['fold']}/{r['method']}" for r in finished
-                  if (r["seed"], r["fold"]) not in complete]
+    sel = select_runs(runs, baseline, methods)
+    methods, finished, unfinished, incomplete = sel["methods"], sel["finished"], sel["unfinished"], sel["incomplete"]
     for name in incomplete:
         log(f"skip {name}: not every method of its seed and fold has finished")
-    finished = [r for r in finished if (r["seed"], r["fold"]) in complete]
     split_ids = _split_test_ids(runs)
 
     preds: dict[tuple[str, int, int], dict[str, np.ndarray]] = {}
+    paths: dict[tuple[str, int, int], Path] = {}
+
+    def where(key: tuple[str, int, int], cid: str) -> str:
+        return f"{paths[key] / PREDICTIONS}, case {cid!r}"
     for run in finished:
         p = load_predictions(run)
         if split_ids is not None and run["fold"] in split_ids and sorted(p) != sorted(split_ids[run["fold"]]):
             raise ValueError(f"{run['path']}/{PREDICTIONS}: case ids {sorted(p)} differ from fold {run['fold']}'s "
                              f"test ids {sorted(split_ids[run['fold']])} in {runs / 'splits.json'}")
         preds[(run["method"], run["seed"], run["fold"])] = p
+        paths[(run["method"], run["seed"], run["fold"])] = Path(run["path"])
 
     skeletons: dict[str, np.ndarray] = {}
     base_gaps: dict[tuple, tuple] = {}
@@ -437,11 +471,12 @@ def diagnose(runs: Path, labels: Mapping[str, np.ndarray], *, baseline: str,
             if cid not in skeletons:
                 skeletons[cid] = gt_skeleton(gt)
             b = None if m == baseline else base.get(cid)
+            here, there = where((m, s, k), cid), where((baseline, s, k), cid)
+            _check_pair(mine[cid], gt, here)  # this run's prediction first, named by its own path
             if b is not None and (s, k, cid) not in base_gaps:
-                base_gaps[(s, k, cid)] = gap_runs(_check_pair(b, gt, f"{run['path']}:{cid} (baseline)")[0],
-                                                  skeletons[cid])
+                base_gaps[(s, k, cid)] = gap_runs(_check_pair(b, gt, there)[0], skeletons[cid])
             st = case_stats(mine[cid], gt, skel=skeletons[cid], base=b, base_runs=base_gaps.get((s, k, cid)),
-                            where=f"{run['path']}:{cid}")
+                            where=here, base_where=there)
             if m == baseline:
                 st.update({key: math.nan for key in PAIRED_GAP_KEYS})
             rows.append({"method": m, "seed": s, "fold": k, "case": f"fold{k}/{cid}", "case_id": cid, **st})
@@ -778,23 +813,67 @@ def write_outputs(result: dict[str, Any], out: Path, *, runs: Path, labels: Mapp
     return files
 
 
-def main(argv: Optional[Iterable[str]] = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", required=True, type=Path, help="toposeg cv study folder (read only)")
-    ap.add_argument("--data-kind", required=True, help="toposeg dataset kind, e.g. isbi2012")
-    ap.add_argument("--data-root", default=None, help="dataset folder (open_dataset's root)")
-    ap.add_argument("--baseline", default="unet")
-    ap.add_argument("--methods", default=None, help="comma-separated (default: every method found)")
-    ap.add_argument("--example-method", default=None, help="method of example.png (default: shpm if read)")
-    ap.add_argument("--out", required=True, type=Path)
-    args = ap.parse_args(list(argv) if argv is not None else None)
+def study_data(runs: Sequence[Mapping[str, Any]]) -> tuple[str, dict]:
+    """``(data.kind, data.options)`` the runs were trained and tested on, from each run folder's
+    ``config.yaml`` (the resolved config ``toposeg cv`` writes; read with
+    :func:`toposeg.config.load_config`).
+
+    Raises:
+        FileNotFoundError: a run without ``config.yaml`` (names it).
+        ValueError: two runs with different data kind or options (names both and their values).
+    """
+    from toposeg.config import load_config
+
+    first: Optional[tuple[Path, str, dict]] = None
+    for run in runs:
+        f = Path(run["path"]) / "config.yaml"
+        if not f.is_file():
+            raise FileNotFoundError(f"{f} not found: the study's dataset options are read from each run's "
+                                    "config.yaml (written by toposeg cv)")
+        cfg = load_config(f)
+        kind, options = cfg.data.kind, dict(cfg.data.options)
+        if first is None:
+            first = (f, kind, options)
+        elif (kind, options) != first[1:]:
+            raise ValueError(f"the runs of the study disagree on their data: {first[0]} has data.kind {first[1]!r}, "
+                             f"data.options {first[2]}; {f} has data.kind {kind!r}, data.options {options}")
+    if first is None:
+        raise ValueError("no run to read the data options from")
+    return first[1], first[2]
+
+
+def _check_out(out: Path, runs: Path, overwrite: bool) -> None:
+    o, r = out.resolve(), runs.resolve()
+    if o == r or r in o.parents:
+        raise ValueError(f"--out {str(out)!r} lies inside --runs {str(runs)!r} (the study folder is read only)")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ValueError(f"--out {str(out)!r} exists and is not empty (pass --overwrite to write into it)")
+
+
+def run(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
     from toposeg.data import open_dataset
+    from toposeg.data.datasets import dataset_options
+    from toposeg.data.synthetic import SYNTHETIC
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _meta import metadata
 
+    _check_out(args.out, args.runs, args.overwrite)
+    if args.data_kind is not None:
+        dataset_options(args.data_kind)  # KeyError listing the valid kinds
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
-    ds = open_dataset(args.data_kind, args.data_root)
+    sel = select_runs(args.runs, args.baseline, methods)  # every check on runs, methods and baseline
+    if args.example_method is not None and args.example_method not in sel["methods"]:
+        raise ValueError(f"--example-method {args.example_method!r} is not among the methods read {sel['methods']}")
+    kind, options = study_data(sel["finished"])
+    if args.data_kind is not None and args.data_kind != kind:
+        raise ValueError(f"--data-kind {args.data_kind!r} disagrees with data.kind {kind!r} in the runs' config.yaml "
+                         f"({sel['finished'][0]['path']}/config.yaml)")
+    if args.data_root is None and kind not in SYNTHETIC:
+        raise ValueError(f"data kind {kind!r} needs --data-root (the dataset folder)")
+    ds = open_dataset(kind, args.data_root, **options)
     ids = list(ds.ids)
 
     class _Lazy(dict):  # read a case only when its label/image is asked for
@@ -817,15 +896,38 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
 
     labels, images = _Lazy("label"), _Lazy("image")
     result = diagnose(args.runs, labels, baseline=args.baseline, methods=methods)
-    meta = metadata(data_kind=args.data_kind, data_root=args.data_root,
+    meta = metadata(data_kind=kind, data_options=options, data_root=args.data_root,
                     label_foreground=getattr(ds, "label_foreground", None),
-                    command=" ".join(["python", "benchmarks/diagnose_study.py", *(sys.argv[1:] if argv is None
-                                                                                     else list(argv))]))
+                    command=" ".join(["python", "benchmarks/diagnose_study.py",
+                                      *(sys.argv[1:] if argv is None else list(argv))]))
     files = write_outputs(result, args.out, runs=args.runs, labels=labels, images=images,
                           example_method=args.example_method, meta=meta)
     for f in files.values():
         print(f"wrote {f}")
     return 0
+
+
+def main(argv: Optional[Iterable[str]] = None) -> int:
+    """Command line; a bad input (ValueError, FileNotFoundError, KeyError) prints one line
+    ``diagnose_study: error: ...`` on stderr and returns 2."""
+    ap = argparse.ArgumentParser(prog="diagnose_study", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", required=True, type=Path, help="toposeg cv study folder (read only)")
+    ap.add_argument("--data-kind", default=None,
+                    help="toposeg dataset kind (default: data.kind of the runs' config.yaml; must agree with it)")
+    ap.add_argument("--data-root", default=None, help="dataset folder (open_dataset's root; real data kinds)")
+    ap.add_argument("--baseline", default="unet")
+    ap.add_argument("--methods", default=None, help="comma-separated (default: every method found)")
+    ap.add_argument("--example-method", default=None, help="method of example.png (default: shpm if read)")
+    ap.add_argument("--out", required=True, type=Path, help="output folder (new or empty, outside --runs)")
+    ap.add_argument("--overwrite", action="store_true", help="write into an existing non-empty --out")
+    argv = list(argv) if argv is not None else None
+    args = ap.parse_args(argv)
+    try:
+        return run(args, argv)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and len(e.args) == 1 else e
+        print(f"diagnose_study: error: {msg}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -63,9 +63,11 @@ def _cutter():
     return p
 
 
-def _write_run(root: Path, seed: int, fold: int, method: str, preds: dict, summary=None, log=None):
+def _write_run(root: Path, seed: int, fold: int, method: str, preds: dict, summary=None, log=None, config=None):
     d = root / f"seed{seed}" / f"fold{fold}" / method
     d.mkdir(parents=True)
+    if config is not None:
+        (d / "config.yaml").write_text(config)
     np.savez_compressed(d / "test_predictions.npz", **preds)
     (d / "test_summary.json").write_text(json.dumps(summary or {"per_case": []}))
     if log is not None:
@@ -312,8 +314,9 @@ def test_cli_reads_labels_from_open_dataset(tmp_path, capsys):
     speck = label.copy()
     speck[far[0], far[1]] = True
     root = tmp_path / "study"
-    _write_run(root, 0, 0, "unet", {"vessels2d_0000": label})
-    _write_run(root, 0, 0, "shpm", {"vessels2d_0000": speck})
+    cfg = "data:\n  kind: vessels2d\n"   # default options
+    _write_run(root, 0, 0, "unet", {"vessels2d_0000": label}, config=cfg)
+    _write_run(root, 0, 0, "shpm", {"vessels2d_0000": speck}, config=cfg)
     assert ds.main(["--runs", str(root), "--data-kind", "vessels2d", "--baseline", "unet",
                     "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
@@ -325,3 +328,130 @@ def test_cli_reads_labels_from_open_dataset(tmp_path, capsys):
     assert data["means"]["unet"]["spurious"] == 0 and data["means"]["unet"]["gt_missed"] == 0
     assert data["meta"]["data_kind"] == "vessels2d"
     assert (tmp_path / "out" / "example.png").stat().st_size > 0
+
+
+# ------------------------------------------------------------------ labels from the study's own data options
+OPTS_CFG = "data:\n  kind: vessels2d\n  options:\n    n: 4\n    size: 128\n    seed: 3\n"
+
+
+def _options_study(root: Path):
+    """A study trained on vessels2d with n=4, seed=3 (non-default; default n=16, seed=0) whose
+    predictions are exactly the ground truth of those options, generated independently here."""
+    from toposeg.data import make_synthetic
+
+    truth = {c.id: c.label for c in make_synthetic("vessels2d", 4, size=128, seed=3)[:2]}
+    for m in ("unet", "shpm"):
+        _write_run(root, 0, 0, m, truth, config=OPTS_CFG)
+    return truth
+
+
+ERROR_COUNTS = ("spurious", "gt_missed", "split_pieces", "merged", "missed_skeleton_px", "gaps")
+
+
+def test_cli_labels_use_the_study_data_options(tmp_path, capsys):
+    from toposeg.data import open_dataset
+
+    root = tmp_path / "study"
+    truth = _options_study(root)
+    # precondition: the default-options labels are different images of the same ids and shape
+    default = {cid: open_dataset("vessels2d")[i].label for i, cid in enumerate(sorted(truth))}
+    assert all(default[c].shape == truth[c].shape and (default[c] != truth[c]).any() for c in truth)
+    # with --data-kind omitted (read from config.yaml): predictions == labels -> every error count 0
+    assert ds.main(["--runs", str(root), "--out", str(tmp_path / "out")]) == 0
+    data = json.loads((tmp_path / "out" / "diagnosis.json").read_text())
+    for m in ("unet", "shpm"):
+        assert {k: data["means"][m][k] for k in ERROR_COUNTS} == {k: 0 for k in ERROR_COUNTS}, m
+    assert data["meta"]["data_kind"] == "vessels2d"
+    assert data["meta"]["data_options"] == {"n": 4, "size": 128, "seed": 3}
+    # the old behaviour (labels of the default options) would have reported errors
+    wrong = ds.diagnose(root, default, baseline="unet", log=lambda s: None)
+    assert wrong["means"]["unet"]["missed_skeleton_px"] > 100 and wrong["means"]["unet"]["gaps"] > 1
+
+
+def _err(capsys, argv) -> str:
+    assert ds.main(argv) == 2
+    cap = capsys.readouterr()
+    assert cap.err.startswith("diagnose_study: error: ") and cap.err.count("\n") == 1, cap.err
+    assert "Traceback" not in cap.err
+    return cap.err
+
+
+def test_cli_data_kind_must_agree_with_config(tmp_path, capsys):
+    root = tmp_path / "study"
+    _options_study(root)
+    err = _err(capsys, ["--runs", str(root), "--data-kind", "membranes2d", "--out", str(tmp_path / "o")])
+    assert "--data-kind 'membranes2d' disagrees with data.kind 'vessels2d'" in err and "config.yaml" in err
+    err = _err(capsys, ["--runs", str(root), "--data-kind", "nosuch", "--out", str(tmp_path / "o")])
+    assert "unknown dataset kind 'nosuch'; valid: [" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_runs_disagreeing_on_data_options(tmp_path, capsys):
+    root = tmp_path / "study"
+    _options_study(root)
+    shpm = root / "seed0" / "fold0" / "shpm"
+    (shpm / "config.yaml").write_text(OPTS_CFG.replace("seed: 3", "seed: 4"))
+    err = _err(capsys, ["--runs", str(root), "--out", str(tmp_path / "o")])
+    assert "the runs of the study disagree on their data" in err
+    assert f"{root / 'seed0' / 'fold0' / 'unet' / 'config.yaml'} has data.kind 'vessels2d', data.options " \
+           "{'n': 4, 'size': 128, 'seed': 3}" in err
+    assert f"{shpm / 'config.yaml'} has data.kind 'vessels2d', data.options {{'n': 4, 'size': 128, 'seed': 4}}" in err
+    (shpm / "config.yaml").unlink()
+    err = _err(capsys, ["--runs", str(root), "--out", str(tmp_path / "o")])
+    assert f"{shpm / 'config.yaml'} not found" in err
+
+
+def test_cli_bad_inputs_are_one_line_errors(tmp_path, capsys):
+    root = tmp_path / "study"
+    _options_study(root)
+    out = str(tmp_path / "o")
+    assert "--runs '" + str(tmp_path / "nope") + "' is not a folder" in _err(
+        capsys, ["--runs", str(tmp_path / "nope"), "--out", out])
+    (tmp_path / "empty").mkdir()
+    assert f"no finished runs (seed*/fold*/<method>/ with test_predictions.npz and test_summary.json) in " \
+           f"'{tmp_path / 'empty'}'" in _err(capsys, ["--runs", str(tmp_path / "empty"), "--out", out])
+    assert "--baseline 'bce' is not among the methods ['shpm', 'unet'] found in" in _err(
+        capsys, ["--runs", str(root), "--baseline", "bce", "--out", out])
+    assert "no finished run of method(s) ['nosuch'] in " in (e := _err(
+        capsys, ["--runs", str(root), "--methods", "unet,nosuch", "--out", out]))
+    assert "(methods found: ['unet', 'shpm'])" in e           # all found, not only the requested ones
+    assert "--example-method 'nosuch' is not among the methods read ['unet', 'shpm']" in _err(
+        capsys, ["--runs", str(root), "--example-method", "nosuch", "--out", out])
+    (tmp_path / "afile").write_text("x")
+    assert f"--out '{tmp_path / 'afile'}' is a file, not a folder" in _err(
+        capsys, ["--runs", str(root), "--out", str(tmp_path / "afile")])
+    assert f"--out '{root / 'diag'}' lies inside --runs '{root}'" in _err(
+        capsys, ["--runs", str(root), "--out", str(root / "diag")])
+    assert not (root / "diag").exists()
+    assert not Path(out).exists()                             # every refusal came before any work
+    Path(out).mkdir()
+    (Path(out) / "old.txt").write_text("keep")
+    assert f"--out '{out}' exists and is not empty (pass --overwrite to write into it)" in _err(
+        capsys, ["--runs", str(root), "--out", out])
+    assert ds.main(["--runs", str(root), "--out", out, "--overwrite"]) == 0
+    assert (Path(out) / "diagnosis.json").is_file()
+
+
+def test_cli_real_kind_needs_data_root(tmp_path, capsys):
+    root = tmp_path / "study"
+    _write_run(root, 0, 0, "unet", {"c0": _gt()}, config="data:\n  kind: isbi2012\n")
+    assert "data kind 'isbi2012' needs --data-root (the dataset folder)" in _err(
+        capsys, ["--runs", str(root), "--out", str(tmp_path / "o")])
+
+
+def test_shape_mismatch_names_the_run_and_case_that_mismatch(study):
+    """cldice sorts before the baseline unet; a wrong-shape *baseline* prediction must be named by
+    the baseline's own npz, and a wrong-shape cldice prediction by cldice's."""
+    for seed in (0, 1):
+        _write_run(study, seed, 0, "cldice", {"c0": _gt()})
+    unet0 = study / "seed0" / "fold0" / "unet" / "test_predictions.npz"
+    np.savez_compressed(unet0, c0=np.zeros((40, 61), bool))
+    with pytest.raises(ValueError) as e:
+        ds.diagnose(study, {"c0": _gt()}, baseline="unet", log=lambda s: None)
+    assert str(e.value) == f"{unet0}, case 'c0': prediction shape (40, 61) != label shape (40, 60)"
+    np.savez_compressed(unet0, c0=_baseline())
+    cl1 = study / "seed1" / "fold0" / "cldice" / "test_predictions.npz"
+    np.savez_compressed(cl1, c0=np.zeros((41, 60), bool))
+    with pytest.raises(ValueError) as e:
+        ds.diagnose(study, {"c0": _gt()}, baseline="unet", log=lambda s: None)
+    assert str(e.value) == f"{cl1}, case 'c0': prediction shape (41, 60) != label shape (40, 60)"
