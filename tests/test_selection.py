@@ -76,3 +76,27 @@ def test_validation_files_from_a_study_folder(tmp_path):
     assert "**cldice**" in text and "β0 + β1 error" in text
     assert write_validation(tmp_path / "empty", ["unet"], [0], [0], "unet") is None
     assert not math.isnan(data["summary"]["shpm"]["are"]["mean"])
+
+
+def test_the_rule_compares_methods_on_the_baselines_folds_only(tmp_path):
+    """A method with a missing fold (unfinished, or no log.jsonl) is not a candidate: its mean
+    would be over other folds than the baseline's."""
+    runs = {("unet", 0): _val(0.80, 10, 4, 0.3), ("unet", 1): _val(0.80, 30, 10, 0.3),
+            ("partial", 0): _val(0.80, 1, 1, 0.3),                      # the easy fold only: mean 2
+            ("full", 0): _val(0.80, 8, 4, 0.3), ("full", 1): _val(0.80, 20, 8, 0.3)}
+    for (name, k), val in runs.items():
+        folder = tmp_path / "seed0" / f"fold{k}" / name
+        _log(folder / "log.jsonl", [{"step": 4, "val": val}])
+        (folder / "test_summary.json").write_text("{}")
+    nolog = tmp_path / "seed0" / "fold1" / "partial"
+    nolog.mkdir(parents=True)
+    (nolog / "test_summary.json").write_text("{}")  # finished, but its log.jsonl is gone
+    said = []
+    write_validation(tmp_path, ["unet", "partial", "full"], [0, 1], [0], "unet", log=said.append)
+    data = json.loads((tmp_path / "validation.json").read_text())
+    assert data["choice"]["method"] == "full"  # 20 vs unet's 27; 'partial' (2) is not compared
+    assert "partial" not in data["choice"]["eligible"]
+    assert "seed 0 fold 1" in data["choice"]["incomplete"]["partial"]
+    assert said == ["validation: partial left out of the choice: no validation scores for seed 0 fold 1 "
+                    "(unfinished run or no log.jsonl)"]
+    assert "Not compared" in (tmp_path / "validation.md").read_text()

@@ -3,14 +3,17 @@ differences to the baseline and Fig. 5."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from toposeg.config import Config
+from toposeg.config import Config, to_dict
+from toposeg.engine.stage import _describe_diff
 from toposeg.reports.serialize import dumps, nan_if_none, write_rows
 from toposeg.reports.tables import markdown_table
 
@@ -50,8 +53,21 @@ def collect(out: Path, names: Sequence[str], folds: Sequence[int], seeds: Sequen
             for k in folds:
                 path = run_dir(out, s, k) / name / "test_summary.json"
                 if path.is_file():
-                    found.setdefault(name, []).append(json.loads(path.read_text()))
+                    found.setdefault(name, []).append(_read_summary(path))
     return found
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    """A run's ``test_summary.json``; ValueError naming the file when it is damaged."""
+    try:
+        run = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable test summary ({exc}); delete that run's folder to train it "
+                         "again, or restore the file") from None
+    if not isinstance(run, dict) or "fold" not in run or not ("checkpoints" in run or "mean" in run):
+        raise ValueError(f"{path}: not a toposeg test summary (no 'fold' and scores); delete that run's folder "
+                         "to train it again, or restore the file")
+    return run
 
 
 def _scores(run: dict[str, Any], checkpoint: str, scoring: str) -> Optional[dict[str, Any]]:
@@ -238,7 +254,7 @@ def run_cv(configs: Sequence[Config], *, data_root: Optional[str], out: Path, fo
     ``baseline``: the config name the paired differences compare with (default: the config
     whose loss is ``bce_dice``, see :func:`find_baseline`)."""
     from toposeg.config import validate
-    from toposeg.engine.protocol import _distributed, check_layout, run_dir, run_fold
+    from toposeg.engine.protocol import _distributed, check_layout, run_dir
 
     seeds = [seed] if isinstance(seed, int) else list(seed)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
@@ -262,20 +278,44 @@ def run_cv(configs: Sequence[Config], *, data_root: Optional[str], out: Path, fo
                          "the checkpoint-selection rule must be the same for every method of a comparison")
     base = find_baseline(configs, baseline)
     check_layout(out)
-    if report_only:
-        found = collect(out, names, folds, seeds)
+    _check_shared_pretraining(configs)
+    if _distributed()[0] != 0:  # under torchrun rank 0 holds the folder's lock and writes the tables
+        return _train(configs, data_root, out, folds, seeds, device, progress, resume, jobs, log)
+    with study_lock(out):
+        if report_only:
+            _check_reported_runs(out, configs, folds, seeds)
+        else:
+            _train(configs, data_root, out, folds, seeds, device, progress, resume, jobs, log)
         missing = [f"{n} seed {s} fold {k}" for s in seeds for k in folds for n in names
                    if not (run_dir(out, s, k) / n / "test_summary.json").is_file()]
+        found = collect(out, names, folds, seeds)
         if not found:
-            raise FileNotFoundError(f"--report-only: no finished runs of {names} (seeds {seeds}, folds {list(folds)}) "
+            raise FileNotFoundError(f"no finished runs of {names} (seeds {seeds}, folds {list(folds)}) "
                                     f"in {out}")
         if missing:
-            log(f"--report-only: {len(missing)} run(s) missing, the tables use the others: {', '.join(missing)}")
+            log(f"{len(missing)} run(s) missing, the tables use the others: {', '.join(missing)}")
+        for name in REPORT_FILES:  # nothing left from an earlier call with other configs
+            (out / name).unlink(missing_ok=True)
         path = write_table1(out, found, title=f"Table 1: {configs[0].data.kind}", baseline=base)
-        _validation(out, configs, folds, seeds, base)
-        _figure5(out, configs, folds[0], data_root, seeds[0])
-        log(f"wrote {path} from {sum(len(r) for r in found.values())} finished run(s)")
+        written = [path.name, "table1.csv", "table1.json", "per_case.csv"]
+        if base is not None and any(base == n for n in found):
+            written += ["paired.md", "paired.json", "paired.png"]
+        if _validation(out, configs, folds, seeds, base, log):
+            written += ["validation.md", "validation.json"]
+        if _figure5(out, configs, folds[0], data_root, seeds[0]):
+            written.append("fig5.png")
+        if not report_only:
+            log("\n" + path.read_text())
+        log(f"wrote {', '.join(n for n in written if (out / n).is_file())} in {out} "
+            f"from {sum(len(r) for r in found.values())} finished run(s)")
         return path
+
+
+def _train(configs: Sequence[Config], data_root: Optional[str], out: Path, folds: Sequence[int],
+           seeds: Sequence[int], device: str, progress: bool, resume: bool, jobs: int,
+           log: Callable[[str], None]) -> Path:
+    from toposeg.engine.protocol import run_fold
+
     for cfg in configs:  # data, model and loss of every config checked before any training
         run_fold(cfg, data_root=data_root, out=out, fold=folds[0], seed=seeds[0], device=device, progress=progress,
                  resume=resume, log=log, preflight_only=True)
@@ -288,29 +328,110 @@ def run_cv(configs: Sequence[Config], *, data_root: Optional[str], out: Path, fo
                 for cfg in configs:
                     run_fold(cfg, data_root=data_root, out=out, fold=k, seed=s, device=device, progress=progress,
                              resume=resume, log=log)
-    if _distributed()[0] != 0:  # only rank 0 writes the tables and the figure
-        return out / "table1.md"
-    found = collect(out, names, folds, seeds)
-    path = write_table1(out, found, title=f"Table 1: {configs[0].data.kind}", baseline=base)
-    _validation(out, configs, folds, seeds, base)
-    _figure5(out, configs, folds[0], data_root, seeds[0])
-    log("\n" + path.read_text())
-    log(f"wrote {path}, table1.csv, table1.json, per_case.csv, validation.md, validation.json, fig5.png"
-        + (", paired.md, paired.json and paired.png" if base else "") + f" in {out}")
-    return path
+    return out / "table1.md"
+
+
+#: the files a cv call writes in its output folder (removed first, so none is left from another call)
+REPORT_FILES = ("table1.md", "table1.csv", "table1.json", "per_case.csv", "paired.md", "paired.json", "paired.png",
+                "validation.md", "validation.json", "fig5.png")
+LOCK = ".toposeg-cv.lock"
+
+
+@contextlib.contextmanager
+def study_lock(out: Path):
+    """Hold ``out/.toposeg-cv.lock`` (process id and host) while a cv call works in ``out``: a
+    second cv call on the same folder is refused (two would train the same stages at once and
+    corrupt them). A lock left by a process that no longer runs on this host is taken over.
+
+    Raises:
+        FileExistsError: another live cv process (or one on another host) holds the folder.
+    """
+    import socket
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path, me = out / LOCK, f"{os.getpid()} {socket.gethostname()}"
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            holder = path.read_text().split() if path.is_file() else []
+            pid = int(holder[0]) if holder and holder[0].isdigit() else None
+            host = holder[1] if len(holder) > 1 else "?"
+            if pid is not None and host == socket.gethostname() and not _alive(pid):
+                path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            raise FileExistsError(f"{out} is in use by another toposeg cv (process {pid} on {host}); wait for it to "
+                                  f"end or use another --out (if no such process runs, delete {path})") from None
+        with os.fdopen(fd, "w") as fh:
+            fh.write(me + "\n")
+        break
+    try:
+        yield
+    finally:
+        if path.is_file() and path.read_text().strip() == me:
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _check_shared_pretraining(configs: Sequence[Config]) -> None:
+    """The configs of one call share each fold's pre-training folder: refuse, before any work,
+    configs whose pre-training settings differ (they need separate --out folders)."""
+    from toposeg.engine.protocol import pretrain_identity
+
+    first = pretrain_identity(configs[0], seed=0, fold=0)
+    for cfg in configs[1:]:
+        other = pretrain_identity(cfg, seed=0, fold=0)
+        if other != first:
+            raise ValueError(f"configs {configs[0].name!r} and {cfg.name!r} pre-train differently "
+                             f"({_describe_diff(first, other)}), but the configs of one cv call share each "
+                             "fold's pre-training: run them with separate --out folders")
+
+
+def _check_reported_runs(out: Path, configs: Sequence[Config], folds: Sequence[int], seeds: Sequence[int]) -> None:
+    """--report-only: every finished run in ``out`` must have been written by the given config
+    (its ``config.yaml``, run-only keys aside), as a reused run must be."""
+    from toposeg.config import load_config
+    from toposeg.engine.protocol import RUN_ONLY, _drop, run_dir
+
+    for cfg in configs:
+        want = _drop(to_dict(cfg), RUN_ONLY)
+        for s in seeds:
+            for k in folds:
+                folder = run_dir(out, s, k) / cfg.name
+                if not (folder / "test_summary.json").is_file():
+                    continue
+                if not (folder / "config.yaml").is_file():
+                    raise ValueError(f"{folder}: no config.yaml, so which configuration wrote this run is unknown; "
+                                     "copy run folders whole (checkpoints may stay behind)")
+                stored = _drop(to_dict(load_config(folder / "config.yaml")), RUN_ONLY)
+                if stored != want:
+                    raise ValueError(f"{folder} holds a run of a different configuration ({_describe_diff(stored, want)}); "
+                                     f"report it with the config that wrote it, or use another --out")
 
 
 def _run_task(cfg: Config, data_root: Optional[str], out: Path, fold: int, seed: int, device: str,
-              resume: bool) -> float:
-    """One (config, seed, fold) run in a worker process of :func:`run_parallel`; returns seconds."""
+              resume: bool) -> tuple[float, bool]:
+    """One (config, seed, fold) run in a worker process of :func:`run_parallel`; returns
+    (seconds, whether the run was already finished and only reused)."""
     import time
 
-    from toposeg.engine.protocol import run_fold
+    from toposeg.engine.protocol import run_dir, run_fold
 
+    reused = (run_dir(out, seed, fold) / cfg.name / "test_summary.json").is_file()
     start = time.perf_counter()
     run_fold(cfg, data_root=data_root, out=out, fold=fold, seed=seed, device=device, progress=False,
              resume=resume, log=lambda s: None)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, reused
 
 
 def _init_worker(threads: int) -> None:
@@ -327,22 +448,38 @@ def run_parallel(configs: Sequence[Config], *, data_root: Optional[str], out: Pa
     writes the fold's shared pre-training; the fold's other configs become ready once it has
     finished. Ready runs start in the order (config, seed, fold) of the arguments, so an
     interrupted call has finished the first configs on every seed and fold first. One line per
-    finished run (seconds, runs done / total). The first failure stops the start of new runs,
-    waits for those running, and is raised; finished runs stay on disk and are reused by the
-    next call (``resume=True`` also continues interrupted ones)."""
+    finished or reused run (seconds, runs done / total). The first failure stops the start of new
+    runs, waits for those running, and is raised; a worker that dies (killed, out of memory)
+    raises ChildProcessError naming its run. SIGTERM to this process (main thread) is passed to
+    the workers as SIGINT, so each saves its stage's ``last.pt`` and ends, and the call ends
+    with KeyboardInterrupt. Finished runs stay on disk and are reused by the next call
+    (``resume=True`` also continues interrupted ones)."""
     import multiprocessing as mp
+    import signal
+    import threading
     import time
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     total = len(configs) * len(seeds) * len(folds)
     start = time.perf_counter()
     done = 0
     ready = [(0, si, ki) for si in range(len(seeds)) for ki in range(len(folds))]  # indices into the arguments
-    log(f"cv: {total} runs ({len(configs)} configs x {len(seeds)} seed(s) x {len(folds)} fold(s)) "
-        f"with {jobs} worker processes on {device}")
+    log(f"cv: {total} runs ({len(configs)} configs x {len(seeds)} seed(s) x {len(folds)} fold(s)), "
+        f"up to {jobs} at a time in worker processes on {device}")
     error: Optional[BaseException] = None
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                             initargs=(1,)) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                               initargs=(1,))
+
+    def stop(signum: int, frame: Any) -> None:  # SIGTERM: the workers save their stage and end, like Ctrl-C
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            with contextlib.suppress(OSError):
+                os.kill(proc.pid, signal.SIGINT)
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()  # signal handlers: main thread only
+    previous = signal.signal(signal.SIGTERM, stop) if main_thread else None
+    try:
         running: dict[Any, tuple[int, int, int]] = {}
         while ready or running:
             ready.sort()
@@ -357,32 +494,42 @@ def run_parallel(configs: Sequence[Config], *, data_root: Optional[str], out: Pa
                 c, si, ki = running.pop(fut)
                 where = f"{configs[c].name} seed {seeds[si]} fold {folds[ki]}"
                 try:
-                    seconds = fut.result()
+                    seconds, reused = fut.result()
+                except BrokenProcessPool:
+                    error = error or ChildProcessError(
+                        f"a worker process died while running {where} (killed, or out of memory); finished runs "
+                        "are kept: run the same command with --resume to continue")
+                    continue
                 except BaseException as exc:  # noqa: BLE001 - re-raised below, after the running ones end
                     log(f"cv: {where} FAILED: {type(exc).__name__}: {exc}")
                     error = error or exc
                     continue
                 done += 1
-                log(f"cv: {where} done in {seconds:.0f} s ({done}/{total}, {time.perf_counter() - start:.0f} s elapsed)")
+                what = "reused (finished earlier)" if reused else f"done in {seconds:.0f} s"
+                log(f"cv: {where} {what} ({done}/{total}, {time.perf_counter() - start:.0f} s elapsed)")
                 if c == 0:
                     ready += [(other, si, ki) for other in range(1, len(configs))]
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+        pool.shutdown(wait=True, cancel_futures=True)
     if error is not None:
         raise error
 
 
 def _validation(out: Path, configs: Sequence[Config], folds: Sequence[int], seeds: Sequence[int],
-                baseline: Optional[str]) -> None:
+                baseline: Optional[str], log: Callable[[str], None] = print) -> bool:
     """``validation.md/.json``: final-checkpoint validation scores and the recommended method's
-    choice by the written rule (:mod:`toposeg.reports.selection`)."""
+    choice by the written rule (:mod:`toposeg.reports.selection`); False when no run has any."""
     from toposeg.reports.selection import write_validation
 
-    write_validation(out, [c.name for c in configs], folds, seeds, baseline,
-                     steps={c.name: c.train.finetune.steps for c in configs})
+    return write_validation(out, [c.name for c in configs], folds, seeds, baseline,
+                            steps={c.name: c.train.finetune.steps for c in configs}, log=log) is not None
 
 
-def _figure5(out: Path, configs: Sequence[Config], fold: int, data_root: Optional[str], seed: int = 0) -> None:
+def _figure5(out: Path, configs: Sequence[Config], fold: int, data_root: Optional[str], seed: int = 0) -> bool:
     """Image, ground truth and each method's prediction (final checkpoint) for the first test
-    cases of ``fold`` of ``seed``."""
+    cases of ``fold`` of ``seed``; False (no figure) when a method's predictions are missing there."""
     from toposeg.data import open_dataset
     from toposeg.data.splits import read_splits, select
     from toposeg.engine.protocol import PREDICTIONS, run_dir
@@ -394,15 +541,16 @@ def _figure5(out: Path, configs: Sequence[Config], fold: int, data_root: Optiona
     test_ids = read_splits(out / "splits.json", ids)[fold]["test"]
     shown = [c for c in select(cases, test_ids[:2]) if c.label.ndim == 2]
     if not shown:
-        return
+        return False
     preds = {}
     for c in configs:
         path = run_dir(out, seed, fold) / c.name / PREDICTIONS
         if not path.is_file():
-            return
+            return False
         with np.load(path) as stored:
             if any(case.id not in stored.files for case in shown):
-                return
+                return False
             preds[c.name] = [stored[case.id].astype(bool) for case in shown]
     comparison_figure(out / "fig5.png", [c.image[0] for c in shown], [c.label for c in shown], preds,
                       titles=[c.id for c in shown])
+    return True

@@ -108,11 +108,30 @@ def choose(summary: dict[str, dict[str, dict[str, float]]], baseline: str) -> di
     return {"method": chosen, "rule": RULE, "eligible": eligible, "excluded": excluded}
 
 
+def complete_methods(found: dict[str, list[dict[str, Any]]], baseline: str) -> tuple[list[str], dict[str, str]]:
+    """The methods that have validation scores on every (seed, fold) the baseline has (the rule
+    compares methods on the same folds and seeds only), and the others with the reason."""
+    blocks = {(r["seed"], r["fold"]) for r in found.get(baseline, [])}
+    complete, incomplete = [], {}
+    for name, runs in found.items():
+        have = {(r["seed"], r["fold"]) for r in runs}
+        lacking = sorted(blocks - have)
+        if lacking:
+            incomplete[name] = ("no validation scores for " + ", ".join(f"seed {s} fold {k}" for s, k in lacking)
+                                + " (unfinished run or no log.jsonl)")
+        else:
+            complete.append(name)
+    return complete, incomplete
+
+
 def write_validation(out: Path, names: Sequence[str], folds: Sequence[int], seeds: Sequence[int],
-                     baseline: Optional[str], steps: Optional[dict[str, int]] = None) -> Optional[Path]:
+                     baseline: Optional[str], steps: Optional[dict[str, int]] = None,
+                     log: Any = print) -> Optional[Path]:
     """Write ``validation.md`` and ``validation.json`` in ``out`` (final-checkpoint validation
-    scores per method, mean ± std over runs, and, with a baseline, the rule's choice); returns the
-    markdown path, or None when no run has validation scores."""
+    scores per method, mean ± std over runs, and, with a baseline, the rule's choice among the
+    methods complete on the baseline's seeds and folds, see :func:`complete_methods`); returns
+    the markdown path, or None when no run has validation scores. Runs without them and
+    incomplete methods are named in the files and through ``log``."""
     from toposeg.reports.serialize import dumps
     from toposeg.reports.tables import markdown_table
 
@@ -120,18 +139,29 @@ def write_validation(out: Path, names: Sequence[str], folds: Sequence[int], seed
     if not found:
         return None
     summary = summarize(found)
-    choice = choose(summary, baseline) if baseline is not None and baseline in summary else None
-    n_runs = {name: len(runs) for name, runs in found.items()}
+    n_runs = {name: len(found.get(name, [])) for name in names}
+    choice, incomplete = None, {}
+    if baseline is not None and baseline in summary:
+        complete, incomplete = complete_methods(found, baseline)
+        choice = choose({n: summary[n] for n in complete}, baseline)
+        choice["incomplete"] = incomplete
+    absent = [n for n in names if n not in found]
     md = [f"# Validation scores (final checkpoint)\n\nMean ± std over the finished runs (seeds × folds) of the "
           "scores on each fold's validation sections at the last fine-tuning step. The recommended method is "
           "chosen from these alone; test scores are in table1.md.\n",
           markdown_table(summary, VALIDATION_METRICS),
           "Runs per method: " + ", ".join(f"{n} {k}" for n, k in n_runs.items()) + ".\n"]
+    if absent:
+        md.append(f"No validation scores (unfinished runs, or no log.jsonl): {', '.join(absent)}.\n")
     if choice is not None:
         md.append(f"**Chosen by the rule** ({RULE}): **{choice['method']}**. Eligible, best first: "
                   f"{', '.join(choice['eligible'])}."
                   + (" Excluded: " + "; ".join(f"{n} ({why})" for n, why in choice["excluded"].items()) + "."
-                     if choice["excluded"] else "") + "\n")
+                     if choice["excluded"] else "")
+                  + (" Not compared (not on every seed and fold of the baseline): "
+                     + "; ".join(f"{n} ({why})" for n, why in incomplete.items()) + "." if incomplete else "") + "\n")
+    for n, why in incomplete.items():
+        log(f"validation: {n} left out of the choice: {why}")
     (Path(out) / "validation.md").write_text("\n".join(md))
     (Path(out) / "validation.json").write_text(dumps({"metrics": list(VALIDATION_METRICS), "summary": summary,
                                                       "n_runs": n_runs, "baseline": baseline, "choice": choice},
