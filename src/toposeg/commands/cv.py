@@ -9,7 +9,8 @@ from toposeg.commands._common import add_experiment_flags, resolve_device
 HELP = ("Run the k-fold protocol for every config matching CONFIG_GLOB and every --seed (finished "
         "(seed, fold, method) runs are reused; folders OUT/seed{S}/fold{K}/{method}), then write "
         "table1.md/.csv/.json (final and validation-selected checkpoints, raw and paper protocol), "
-        "paired.md/.json/.png (per-case differences to the baseline), per_case.csv and fig5.png. "
+        "paired.md/.json/.png (per-case differences to the baseline), validation.md/.json (validation scores "
+        "and the selection rule's choice), per_case.csv and fig5.png. "
         "Example: toposeg cv 'configs/isbi2012_quick/*.yaml' --data-root DATA --out runs/isbi2012_quick --seed 0-2")
 
 
