@@ -92,7 +92,8 @@ def test_train_single_fold_and_errors(tmp_path, capsys):
     assert main(["train", str(configs / "shpm.yaml"), "--out", str(out), "--fold", "2", "--no-progress"]) == 2
     assert "fold must be an int in [0, 1] (data.folds=2), got 2" in capsys.readouterr().err
     assert main(["train", str(configs / "shpm.yaml"), "--out", str(tmp_path / "x"), "--set", "train.finetun.steps=1"]) == 2
-    assert "unknown key(s) ['finetun']" in capsys.readouterr().err
+    assert "--set train.finetun.steps=1: unknown key 'train.finetun'; did you mean train.finetune.steps" \
+        in capsys.readouterr().err
     assert main(["train", str(configs / "shpm.yaml"), "--out", str(tmp_path / "y"), "--set", "data.kind=folder"]) == 2
     assert "data.options: unknown option(s) ['n', 'size'] for data.kind 'folder'" in capsys.readouterr().err
     folder = tmp_path / "folder.yaml"
@@ -143,10 +144,18 @@ def test_preflight_runs_before_any_training(tmp_path, capsys):
 
 def test_cv_preflights_every_config_before_training_any(tmp_path, capsys):
     configs = _configs(tmp_path)
-    # the second config (by name: unet after shpm) cannot run on this data: nothing may train first
+    # the second config (by name: unet after shpm) cannot run on this data: nothing may train first.
+    # A model that differs from the other config's is refused before any preflight (the configs of one
+    # call share each fold's pre-training); the same model in both is refused by the preflight.
     text = (configs / "unet.yaml").read_text().replace("features: [2, 4, 8]", "features: [2, 4, 8], in_channels: 3")
     (configs / "unet.yaml").write_text(text)
     out = tmp_path / "runs"
+    assert main(["cv", str(configs / "*.yaml"), "--out", str(out), "--folds", "0-1", "--no-progress"]) == 2
+    assert "configs 'shpm' and 'unet' pre-train differently (model.params.in_channels: 1 there, 3 now)" \
+        in capsys.readouterr().err
+    assert not list(out.rglob("*.pt")) and not list(out.rglob("log.jsonl"))
+    text = (configs / "shpm.yaml").read_text().replace("features: [2, 4, 8]", "features: [2, 4, 8], in_channels: 3")
+    (configs / "shpm.yaml").write_text(text)
     assert main(["cv", str(configs / "*.yaml"), "--out", str(out), "--folds", "0-1", "--no-progress"]) == 2
     assert "preflight: train case" in capsys.readouterr().err
     assert not list(out.rglob("*.pt")) and not list(out.rglob("log.jsonl"))
