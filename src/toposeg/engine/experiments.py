@@ -297,16 +297,11 @@ def run_cv(configs: Sequence[Config], *, data_root: Optional[str], out: Path, fo
         for name in REPORT_FILES:  # nothing left from an earlier call with other configs
             (out / name).unlink(missing_ok=True)
         path = write_table1(out, found, title=f"Table 1: {configs[0].data.kind}", baseline=base)
-        written = [path.name, "table1.csv", "table1.json", "per_case.csv"]
-        if base is not None and any(base == n for n in found):
-            written += ["paired.md", "paired.json", "paired.png"]
-        if _validation(out, configs, folds, seeds, base, log):
-            written += ["validation.md", "validation.json"]
-        if _figure5(out, configs, folds[0], data_root, seeds[0]):
-            written.append("fig5.png")
+        _validation(out, configs, folds, seeds, base, log)
+        _figure5(out, configs, folds[0], data_root, seeds[0])
         if not report_only:
             log("\n" + path.read_text())
-        log(f"wrote {', '.join(n for n in written if (out / n).is_file())} in {out} "
+        log(f"wrote {', '.join(n for n in REPORT_FILES if (out / n).is_file())} in {out} "
             f"from {sum(len(r) for r in found.values())} finished run(s)")
         return path
 
@@ -366,6 +361,9 @@ def study_lock(out: Path):
         with os.fdopen(fd, "w") as fh:
             fh.write(me + "\n")
         break
+    else:  # the lock reappeared after every take-over of a stale one: another process is racing for it
+        raise FileExistsError(f"{out} is in use by another toposeg cv (it took {path} while this one started); "
+                              "wait for it to end or use another --out")
     try:
         yield
     finally:
@@ -518,18 +516,18 @@ def run_parallel(configs: Sequence[Config], *, data_root: Optional[str], out: Pa
 
 
 def _validation(out: Path, configs: Sequence[Config], folds: Sequence[int], seeds: Sequence[int],
-                baseline: Optional[str], log: Callable[[str], None] = print) -> bool:
+                baseline: Optional[str], log: Callable[[str], None] = print) -> None:
     """``validation.md/.json``: final-checkpoint validation scores and the recommended method's
-    choice by the written rule (:mod:`toposeg.reports.selection`); False when no run has any."""
+    choice by the written rule (:mod:`toposeg.reports.selection`); none when no run has any."""
     from toposeg.reports.selection import write_validation
 
-    return write_validation(out, [c.name for c in configs], folds, seeds, baseline,
-                            steps={c.name: c.train.finetune.steps for c in configs}, log=log) is not None
+    write_validation(out, [c.name for c in configs], folds, seeds, baseline,
+                     steps={c.name: c.train.finetune.steps for c in configs}, log=log)
 
 
-def _figure5(out: Path, configs: Sequence[Config], fold: int, data_root: Optional[str], seed: int = 0) -> bool:
+def _figure5(out: Path, configs: Sequence[Config], fold: int, data_root: Optional[str], seed: int = 0) -> None:
     """Image, ground truth and each method's prediction (final checkpoint) for the first test
-    cases of ``fold`` of ``seed``; False (no figure) when a method's predictions are missing there."""
+    cases of ``fold`` of ``seed``; no figure when a method's predictions are missing there."""
     from toposeg.data import open_dataset
     from toposeg.data.splits import read_splits, select
     from toposeg.engine.protocol import PREDICTIONS, run_dir
@@ -541,16 +539,15 @@ def _figure5(out: Path, configs: Sequence[Config], fold: int, data_root: Optiona
     test_ids = read_splits(out / "splits.json", ids)[fold]["test"]
     shown = [c for c in select(cases, test_ids[:2]) if c.label.ndim == 2]
     if not shown:
-        return False
+        return
     preds = {}
     for c in configs:
         path = run_dir(out, seed, fold) / c.name / PREDICTIONS
         if not path.is_file():
-            return False
+            return
         with np.load(path) as stored:
             if any(case.id not in stored.files for case in shown):
-                return False
+                return
             preds[c.name] = [stored[case.id].astype(bool) for case in shown]
     comparison_figure(out / "fig5.png", [c.image[0] for c in shown], [c.label for c in shown], preds,
                       titles=[c.id for c in shown])
-    return True
