@@ -50,11 +50,16 @@ def test_evaluate_refuses_output_inside_an_input_folder(folders, capsys, monkeyp
     assert after == before and not (folders / "gt" / "results").exists()  # nothing written
 
 
-def test_evaluate_nnunet_refuses_output_inside_an_input_folder(tmp_path, capsys):
+def _pred_and_gt(tmp_path):
+    """tmp_path/pred/a.png and tmp_path/gt/a.png: the same 8x2 bar."""
     label = np.zeros((16, 16), np.uint8)
     label[4:12, 4:6] = 1
     for name in ("pred", "gt"):
         write_array(tmp_path / name / "a.png", label)
+
+
+def test_evaluate_nnunet_refuses_output_inside_an_input_folder(tmp_path, capsys):
+    _pred_and_gt(tmp_path)
     out = tmp_path / "pred" / "eval"
     assert main(["evaluate", "--nnunet", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"),
                  "--out", str(out)]) == 2
@@ -287,10 +292,7 @@ def test_mine_refuses_an_image_with_nan(tmp_path, capsys):
 
 
 def test_nested_command_errors_name_the_nested_command(tmp_path, capsys):
-    label = np.zeros((16, 16), np.uint8)
-    label[4:12, 4:6] = 1
-    for name in ("pred", "gt"):
-        write_array(tmp_path / name / "a.png", label)
+    _pred_and_gt(tmp_path)
     out = tmp_path / "gt" / "eval"
     assert main(["nnunet", "evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"),
                  "--out", str(out)]) == 2
