@@ -329,9 +329,10 @@ def check_apart(out: PathLike, inputs: dict, flag: str = "--out", *, writes: tup
     - an input file directly in the folder ``out`` whose name is one of ``writes`` (the names the
       command writes there; it would be replaced).
 
-    ``inputs``: ``{flag: path or None}``; paths are compared after resolving symbolic links.
-    ``files``: the inputs are files (a folder among them is left to the reader's "is a folder"
-    error). Returns ``out`` as a Path.
+    ``inputs``: ``{flag: path or None}``; paths are compared after resolving symbolic links. An
+    input that does not exist is skipped (its reader says "no such file"). ``files``: the inputs
+    are files (a folder among them is left to the reader's "is a folder" error). Returns ``out``
+    as a Path.
     """
     out = Path(out)
     target = out.resolve()
@@ -339,6 +340,8 @@ def check_apart(out: PathLike, inputs: dict, flag: str = "--out", *, writes: tup
         if value is None:
             continue
         path = Path(value)
+        if not path.exists():
+            continue
         source = path.resolve()
         if path.is_dir():
             if files:
@@ -355,6 +358,59 @@ def check_apart(out: PathLike, inputs: dict, flag: str = "--out", *, writes: tup
             raise ValueError(f"{flag} {out}: {name} {path} is in it and has the name of an output "
                              f"({source.name}); it would be overwritten: choose another folder")
     return out
+
+
+def check_run_folder(out: PathLike, data_root: Optional[PathLike] = None, flag: str = "--out") -> Path:
+    """The run folder of ``train``/``cv``, checked before any work (ValueError, quoting both paths):
+
+    - ``out`` is an existing file, or lies under one: the runs need a folder
+      (``OUT/seed{S}/fold{K}/<config name>/``);
+    - ``out`` equals or lies inside ``data_root`` (the dataset is read-only input: runs written
+      there would mix with the data, and a dataset reader may take them for cases).
+
+    Unlike :func:`check_output`, an existing non-empty folder is fine (finished runs are reused).
+    Returns ``out`` as a Path.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{flag} {out} is a file; give a folder (runs are written to "
+                         f"{flag} FOLDER/seed{{S}}/fold{{K}}/<config name>/)")
+    for parent in out.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{flag} {out} lies under {parent}, which is a file; give a folder")
+            break
+    if data_root is not None:
+        check_apart(out, {"--data-root": data_root})
+    return out
+
+
+def same_input_warning(pred: tuple[str, Optional[PathLike]], gt: tuple[str, Optional[PathLike]]) -> Optional[str]:
+    """The warning text when a prediction and a ground truth input (``(flag, path)`` each) are
+    the same file or folder after resolving symbolic links, else None (also when either is None
+    or does not exist). Scoring a mask against itself gives perfect scores: almost surely a
+    mistake, but not refused (a self-comparison is a legitimate sanity check)."""
+    (flag_p, p), (flag_g, g) = pred, gt
+    if p is None or g is None:
+        return None
+    pp, pg = Path(p), Path(g)
+    if not (pp.exists() and pg.exists()) or pp.resolve() != pg.resolve():
+        return None
+    kind = "folder" if pp.is_dir() else "file"
+    shown = f"{flag_p} {p} and {flag_g} {g}" if str(p) != str(g) else f"{flag_p} and {flag_g} ({p})"
+    return (f"warning: {shown} are the same {kind}: the prediction is scored against itself, so perfect scores "
+            f"are expected; probably a mistake (give the predictions to {flag_p} and the ground truth to "
+            f"{flag_g}); running anyway")
+
+
+def warn_same_input(pred: tuple[str, Optional[PathLike]], gt: tuple[str, Optional[PathLike]]) -> bool:
+    """Print :func:`same_input_warning` to stderr if it applies; True when it did."""
+    import sys
+
+    text = same_input_warning(pred, gt)
+    if text:
+        print(text, file=sys.stderr)
+    return text is not None
 
 
 def _umask() -> int:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Optional
 
-from toposeg.commands._common import add_experiment_flags, resolve_device
+from toposeg.commands._common import add_experiment_flags, check_run_folder, resolve_device
 
 HELP = ("Run the k-fold protocol for every config matching CONFIG_GLOB and every --seed (finished "
         "(seed, fold, method) runs are reused; folders OUT/seed{S}/fold{K}/{method}), then write "
@@ -35,6 +37,40 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "pre-training. Useful on many cores or a large GPU; 1 = one after the other")
 
 
+def baseline_note(configs, kept, methods: str, baseline: Optional[str]) -> Optional[str]:
+    """The warning when ``--methods`` leaves out the baseline (None when it keeps it).
+
+    ``configs``: every config matched by the glob; ``kept``: those ``--methods`` selected. The
+    baseline is ``--baseline`` if given, else the config that fine-tunes with ``bce_dice``
+    (:func:`toposeg.engine.experiments.find_baseline`). Without it the tables are still written
+    but hold no paired differences, and ``validation.md`` no choice of the selection rule: a
+    warning, not an error.
+
+    Raises:
+        ValueError: ``--baseline NAME`` names a config that ``--methods`` left out (the paired
+            comparison asked for cannot be made).
+    """
+    names = [c.name for c in kept]
+    add = methods.strip().rstrip(",")
+    if baseline is not None:
+        if baseline in names or baseline not in [c.name for c in configs]:
+            return None  # kept, or unknown: find_baseline names the valid configs
+        raise ValueError(f"--baseline {baseline!r} is not among the configs kept by --methods {methods!r} "
+                         f"({names}); add it: --methods {add},{baseline}")
+    if any(c.method.loss == "bce_dice" for c in kept):
+        return None
+    plain = [c.name for c in configs if c.method.loss == "bce_dice"]
+    if not plain:
+        return None  # no baseline anywhere: the tables say so
+    which = (f"the baseline {plain[0]!r} (the config that fine-tunes with bce_dice)" if len(plain) == 1 else
+             f"every baseline candidate {plain} (configs that fine-tune with bce_dice)")
+    how = (f"add it: --methods {add},{plain[0]}" if len(plain) == 1 else
+           f"add one and name it: --methods {add},{plain[0]} --baseline {plain[0]}")
+    return (f"warning: --methods {methods!r} leaves out {which}: the paired differences to the baseline "
+            f"(table1.md, paired.md/.json/.png) and the selection rule's choice (validation.md) need it and will "
+            f"be missing; {how}, or pass --baseline NAME for a kept config ({names})")
+
+
 def run(args: argparse.Namespace) -> int:
     import glob
     from pathlib import Path
@@ -48,10 +84,16 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         raise FileNotFoundError(f"no config files match {args.configs!r}")
     configs = load_configs(paths, args.set)
+    note = None
     if args.methods is not None:
-        configs = select_methods(configs, args.methods)
+        kept = select_methods(configs, args.methods)
+        note = baseline_note(configs, kept, args.methods, args.baseline)
+        configs = kept
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    check_run_folder(args.out, args.data_root)  # a file, or inside the read-only dataset: before any work
+    if note:
+        print(note, file=sys.stderr)
     folds = parse_folds(args.folds)
     seeds = parse_seeds(args.seed)
     with distributed_session(resolve_device(args.device)) as device:

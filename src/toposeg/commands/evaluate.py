@@ -215,7 +215,7 @@ def _run_binary(args: argparse.Namespace) -> int:
 
     from toposeg._checks import check_threshold
     from toposeg.commands._common import (check_apart, check_output, resolve_label_foreground, staged_output,
-                                          thread_settings, warn_foreground_fraction)
+                                          thread_settings, warn_foreground_fraction, warn_same_input)
     from toposeg.metrics import MetricAccumulator, remove_small_objects
     from toposeg.reports.serialize import dumps, write_rows
     from toposeg.reports.tables import markdown_table
@@ -242,6 +242,7 @@ def _run_binary(args: argparse.Namespace) -> int:
     pairs = pair_files(pred_dir, gt_dir, pred_suffix, subset=args.subset)  # the inputs are folders of images
     check_apart(out, {"--pred": pred_dir, "--gt": gt_dir}, writes=_OUTPUTS)  # before any work
     check_output(out, args.overwrite)
+    warn_same_input(("--pred", args.pred), ("--gt", args.gt))
     skipped = []
     if args.subset:
         pred_files, gt_files, _ = _indexed(pred_dir, gt_dir, pred_suffix)
@@ -354,7 +355,7 @@ def run_nnunet(pred, gt, out=None, *, overwrite: bool = False, dataset_json=None
         :func:`toposeg.nnunet.evaluate_folder` (missing ground truth, shapes, unknown labels).
         FileNotFoundError: a missing folder or ``dataset_json``.
     """
-    from toposeg.commands._common import check_apart, check_output, staged_output, thread_settings
+    from toposeg.commands._common import check_apart, check_output, staged_output, thread_settings, warn_same_input
     from toposeg.metrics import MetricAccumulator
     from toposeg.nnunet.evaluate import evaluate_folder, summarize
     from toposeg.reports.serialize import dumps, write_rows
@@ -366,6 +367,7 @@ def run_nnunet(pred, gt, out=None, *, overwrite: bool = False, dataset_json=None
         json_file = dataset_json if isinstance(dataset_json, (str, Path)) else None
         check_apart(out, {"--pred": pred_dir, "--gt": gt_dir, "--dataset-json": json_file}, writes=_OUTPUTS)
         out = check_output(out, overwrite)
+    warn_same_input(("--pred", pred), ("--gt", gt))
     meta = dataset_json
     if isinstance(dataset_json, (str, Path)):
         meta = read_json_object(Path(dataset_json), "--dataset-json")

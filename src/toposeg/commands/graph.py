@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     import csv
 
     from toposeg.commands._common import (check_apart, check_output, staged_output, thread_settings,
-                                          warn_foreground_fraction)
+                                          warn_foreground_fraction, warn_same_input)
     from toposeg.graph import apls_report, mask_to_graph, plan_routes, sample_pairs
     from toposeg.commands._common import read_input
     from toposeg.io import stem
@@ -142,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
     if args.image and not args.no_figure and gt.ndim == 2:
         image = check_image(read_input(args.image, "--image"), gt.shape, args.image)
     g_gt = mask_to_graph(gt, min_branch=args.min_branch, backend=args.backend)
+    for flag, path in (("--pred", args.pred), ("--pred2", args.pred2)):  # inputs read, the graph extra present
+        warn_same_input((flag, path), ("--gt", args.gt))
     pairs = sample_pairs(g_gt, args.pairs, seed=args.seed) if g_gt.number_of_edges() else []
     report = {
         "gt": str(args.gt), "label_foreground": rule, "label_foreground_from": rule_from,

@@ -96,6 +96,33 @@ def _write(path: Path, array, like: Path) -> Path:
     return write_array(path, array)
 
 
+def output_names(path: Path) -> tuple[str, str]:
+    """``(probability file, mask file)`` written for the input ``path``: ``<stem>_prob.<ext>`` and
+    ``<stem>_mask.<ext>`` in the input's format (JPEG as PNG)."""
+    from toposeg.io import extension, stem
+
+    ext = extension(path)
+    ext = ".png" if ext in (".jpg", ".jpeg") else ext
+    return f"{stem(path)}_prob{ext}", f"{stem(path)}_mask{ext}"
+
+
+def check_not_overwritten(out: Path, files: list[Path], checkpoint: str) -> None:
+    """Refuse (ValueError, before any prediction) an output path that is one of the inputs (an
+    image, through a symbolic link too, or the checkpoint): writing it would replace the input.
+    Paths are compared after resolving links, the written name itself not (a link there is
+    replaced, not its target)."""
+    folder = Path(out).resolve()
+    inputs = {Path(checkpoint).resolve(): ("--checkpoint", Path(checkpoint))}
+    inputs.update({f.resolve(): ("--input", f) for f in files})
+    for f in files:
+        for name in (*output_names(f), RECORD):
+            hit = inputs.get(folder / name)
+            if hit is not None:
+                flag, source = hit
+                raise ValueError(f"--out {out}: the output {name} (of {f.name}) is the {flag} file {source}; it "
+                                 "would be overwritten: choose another --out folder")
+
+
 def resolve_settings(args: argparse.Namespace, inference: dict, nd: int, in_ch: int) -> tuple[dict, dict]:
     """``(settings, source of each)`` from the flags, the checkpoint's inference settings and
     the fallback defaults (256² / 128³ window, overlap 0.25, zscore, no HU window, 0.5)."""
@@ -138,12 +165,13 @@ def run(args: argparse.Namespace) -> int:
                                           resolve_device, staged_output, thread_settings)
     from toposeg.data.transforms import normalize
     from toposeg.inference import sliding_window_predict
-    from toposeg.io import check_finite, extension, read_array, stem
+    from toposeg.io import check_finite, read_array, stem
     from toposeg.reports.serialize import dumps
 
     check_apart(args.out, {"--input": args.input, "--checkpoint": args.checkpoint})
     check_output(args.out, args.overwrite)
     files = _inputs(Path(args.input))
+    check_not_overwritten(Path(args.out), files, args.checkpoint)
     device = resolve_device(args.device)
     model, inference = load_checkpoint_model(args.checkpoint, device)
     nd, in_ch = model_layout(model)
@@ -170,13 +198,12 @@ def run(args: argparse.Namespace) -> int:
                                  "output channels")
             prob = prob[0].numpy()
             mask = prob > settings["threshold"]
-            ext = extension(f)
-            ext = ".png" if ext in (".jpg", ".jpeg") else ext
-            prob_out = np.round(prob * 255).astype(np.uint8) if ext == ".png" else prob.astype(np.float32)
-            name = stem(f)
-            for kind, array in (("prob", prob_out), ("mask", mask.astype(np.uint8) * (255 if ext == ".png" else 1))):
-                _write(tmp / f"{name}_{kind}{ext}", array, f)
-                written.append(f"{name}_{kind}{ext}")
+            prob_name, mask_name = output_names(f)
+            png = prob_name.endswith(".png")
+            prob_out = np.round(prob * 255).astype(np.uint8) if png else prob.astype(np.float32)
+            for name, array in ((prob_name, prob_out), (mask_name, mask.astype(np.uint8) * (255 if png else 1))):
+                _write(tmp / name, array, f)
+                written.append(name)
         record = {
             "toposeg_version": __version__,
             "checkpoint": str(Path(args.checkpoint).resolve()),

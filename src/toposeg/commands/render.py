@@ -2,7 +2,8 @@
 
 Meshes are named ``gt.<fmt>`` and ``pred<i>_<name>.<fmt>`` (``<name>``: the ``--name`` of that
 prediction, else its file name). The ground truth is read by ``--label-foreground``. All inputs
-are checked before any work; the outputs appear all at once or not at all.
+are checked before any work (an ``--out`` that is one of the input files is refused); the outputs
+appear all at once or not at all.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def file_part(name: str) -> str:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from toposeg.commands._common import check_output, staged_output, thread_settings, warn_foreground_fraction
+    from toposeg.commands._common import (check_apart, check_output, staged_output, thread_settings,
+                                          warn_foreground_fraction)
     from toposeg.commands.graph import gt_rule, load_gt, load_mask
     from toposeg.io import stem
     from toposeg.reports.mesh import colour_components, component_panel, mask_to_mesh, save_mesh
@@ -54,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     names = args.name or []
     if names and len(names) != len(args.pred):
         raise ValueError(f"give one --name per --pred: got {len(names)} names for {len(args.pred)} predictions")
+    for i, path in enumerate([args.gt, *args.pred]):  # an input would be replaced: refuse before any work
+        check_apart(args.out, {"--gt" if i == 0 else "--pred": path}, writes=("panel.png", "render.json"), files=True)
     check_output(args.out, args.overwrite)
     rule, rule_from = gt_rule(args.label_foreground, args.pred[0])
     gt = load_gt(args.gt, rule)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from toposeg.commands._common import add_experiment_flags, resolve_device
+from toposeg.commands._common import add_experiment_flags, check_run_folder, resolve_device
 
 HELP = ("Check the config, data, model and loss (preflight), pre-train a U-Net with BCE+Dice (shared per "
         "seed and fold), fine-tune it with the config's loss, select a checkpoint on the validation split and "
@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
         return 0
+    check_run_folder(args.out, args.data_root)  # a file, or inside the read-only dataset: before any work
     with distributed_session(resolve_device(args.device)) as device:
         for seed in seeds:
             run_fold(cfg, data_root=args.data_root, out=Path(args.out), fold=args.fold, seed=seed,

@@ -39,6 +39,19 @@ def _top_level(dtype: np.dtype) -> Union[int, float]:
     return 1.0
 
 
+def _check_finite_label(label: np.ndarray, name: str) -> None:
+    """ValueError counting the NaN and infinite values of a float label:
+    ``"<name>: label holds non-finite values (5 NaN of 576 values); ..."``."""
+    if not np.issubdtype(label.dtype, np.floating):
+        return
+    n_nan, n_inf = int(np.count_nonzero(np.isnan(label))), int(np.count_nonzero(np.isinf(label)))
+    if n_nan or n_inf:
+        found = " and ".join(part for part in (f"{n_nan} NaN" if n_nan else "", f"{n_inf} infinite" if n_inf else "")
+                             if part)
+        raise ValueError(f"{name}: label holds non-finite values ({found} of {label.size} values); expected a "
+                         "finite mask (e.g. 0/1 or 0/255): re-save the label without NaN/inf")
+
+
 def label_levels(label: np.ndarray, *, name: str = "label") -> tuple[Union[int, float], Union[int, float]]:
     """``(low, high)``: the two values of a two-level label (0/1, 0/255, 0/65535, float 0/1, ...).
 
@@ -58,8 +71,7 @@ def label_levels(label: np.ndarray, *, name: str = "label") -> tuple[Union[int, 
         raise TypeError(f"{name}: cannot binarize a label of dtype {label.dtype}")
     if label.size == 0:
         raise ValueError(f"{name}: label is empty (shape {label.shape})")
-    if np.issubdtype(label.dtype, np.floating) and not np.isfinite(label).all():
-        raise ValueError(f"{name}: label holds non-finite values (NaN or inf)")
+    _check_finite_label(label, name)
     lo, hi = label.min().item(), label.max().item()
     if lo == hi:
         if lo == 0 or lo == _top_level(label.dtype):
@@ -103,8 +115,7 @@ def binarize(label: np.ndarray, rule: str, *, name: str = "label") -> np.ndarray
     if not (np.issubdtype(label.dtype, np.integer) or np.issubdtype(label.dtype, np.floating)):
         raise TypeError(f"{name}: cannot binarize a label of dtype {label.dtype}")
     if rule == "nonzero":
-        if np.issubdtype(label.dtype, np.floating) and not np.isfinite(label).all():
-            raise ValueError(f"{name}: label holds non-finite values (NaN or inf)")
+        _check_finite_label(label, name)
         return label != 0
     lo, hi = label_levels(label, name=name)
     if lo == hi:  # one level: 0 is the low level, the top of the encoding the high one
