@@ -279,3 +279,13 @@ def test_graph_same_file_for_pred_and_gt_warns(tmp_path, capsys):
     gt = str(tmp_path / "gt.npy")
     assert main(["graph", "--gt", gt, "--pred", gt, "--no-figure", "--out", str(tmp_path / "g")]) == 0
     assert f"warning: --pred and --gt ({gt}) are the same file" in capsys.readouterr().err
+
+
+def test_nnunet_convert_refuses_out_inside_the_data_root(tmp_path, data_root, capsys):
+    before = _snapshot(data_root)
+    out = data_root / "nnUNet_raw" / "Dataset501_Isbi"
+    assert main(["nnunet", "convert", "--kind", "isbi2012", "--data-root", str(data_root), "--out", str(out)]) == 2
+    assert _error(capsys, "nnunet convert") == (
+        f"toposeg nnunet convert: error: --out {out} lies inside the --data-root folder {data_root}; the results "
+        "would be written among the inputs: choose an output folder outside it")
+    assert _snapshot(data_root) == before

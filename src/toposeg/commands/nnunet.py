@@ -83,6 +83,7 @@ def _trainer_dir(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from toposeg.commands._common import check_apart
     from toposeg.data import SYNTHETIC, open_dataset
     from toposeg.nnunet.convert import LABEL_NAMES, convert_dataset, dataset_folder
 
@@ -97,6 +98,7 @@ def _convert(args: argparse.Namespace) -> int:
         if given:
             raise ValueError(f"{', '.join(given)} only apply to synthetic kinds, not --kind {args.kind}")
     out = dataset_folder(args.out, args.id, args.name)
+    check_apart(out, {"--data-root": args.data_root})  # the dataset is read-only input: before any work
     cases = open_dataset(args.kind, args.data_root, **options)
     label_name = args.label_name or LABEL_NAMES.get(args.kind, "foreground")
     source = args.kind + (f" {args.data_root}" if args.data_root else f" {options}" if options else "")
