@@ -303,10 +303,38 @@ def flagged(exc: Exception, flag: str) -> Exception:
 # ---------------------------------------------------------------- outputs: whole or absent
 
 
+def resolved(path: PathLike, flag: str) -> Path:
+    """``Path(path).resolve()``; a symbolic link loop on the way is a ValueError naming ``flag``
+    (``Path.resolve`` raises RuntimeError on Python < 3.13, OSError after)."""
+    path = Path(path)
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:
+        raise ValueError(f"{flag} {path}: symbolic link loop ({exc}); give a real folder or file name") from None
+
+
+def check_out_path(out: PathLike, flag: str = "--out") -> Path:
+    """``out`` as a Path if it can be an output path at all, else ValueError naming ``flag``:
+    an empty name (``--out ""``, which would mean the current folder), a symbolic link loop
+    (``ln -s b a; ln -s a b``), or a path under an existing file (``afile/x``: nothing can be
+    created there). Runs before any work; what exists at ``out`` itself is left to the caller."""
+    if str(out).strip() == "":
+        raise ValueError(f"{flag} is empty; give a folder or file name")
+    out = Path(out)
+    resolved(out, flag)
+    for parent in out.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{flag} {out} lies under {parent}, which is a file; give a folder")
+            break
+    return out
+
+
 def check_output(out: PathLike, overwrite: bool, flag: str = "--out", *, file: bool = False) -> Path:
     """Refuse (ValueError) an existing non-empty output folder (or an existing output file) unless
-    ``overwrite``; a file where a folder is expected (or the reverse) is always refused."""
-    out = Path(out)
+    ``overwrite``; a file where a folder is expected (or the reverse) is always refused, and so
+    are the paths :func:`check_out_path` refuses (empty, a link loop, under a file)."""
+    out = check_out_path(out, flag)
     if file:
         if out.is_dir():
             raise ValueError(f"{flag} {out} is a folder; expected a file name")
@@ -329,20 +357,32 @@ def check_apart(out: PathLike, inputs: dict, flag: str = "--out", *, writes: tup
     - an input file directly in the folder ``out`` whose name is one of ``writes`` (the names the
       command writes there; it would be replaced).
 
+    - an input file or folder that is, or lies inside, an entry ``out/NAME`` with ``NAME`` one
+      of ``writes`` (with ``--overwrite`` that entry is replaced, a folder removed whole),
+
+    and the paths :func:`check_out_path` refuses (empty, a link loop, under a file).
+
     ``inputs``: ``{flag: path or None}``; paths are compared after resolving symbolic links. An
     input that does not exist is skipped (its reader says "no such file"). ``files``: the inputs
     are files (a folder among them is left to the reader's "is a folder" error). Returns ``out``
     as a Path.
     """
-    out = Path(out)
-    target = out.resolve()
+    out = check_out_path(out, flag)
+    target = resolved(out, flag)
     for name, value in inputs.items():
         if value is None:
             continue
         path = Path(value)
         if not path.exists():
             continue
-        source = path.resolve()
+        source = resolved(path, name)
+        replaced = [w for w in writes if source == target / w or source.is_relative_to(target / w)]
+        if replaced and not (files and path.is_dir()) and target != source:
+            if source == target / replaced[0]:
+                raise ValueError(f"{flag} {out}: {name} {path} is in it and has the name of an output "
+                                 f"({replaced[0]}); it would be overwritten: choose another folder")
+            raise ValueError(f"{flag} {out}: {name} {path} lies inside {out / replaced[0]}, an output this "
+                             "command writes (replaced whole); it would be deleted: choose another folder")
         if path.is_dir():
             if files:
                 continue
@@ -354,9 +394,6 @@ def check_apart(out: PathLike, inputs: dict, flag: str = "--out", *, writes: tup
                                  "among the inputs: choose an output folder outside it")
         elif target == source:
             raise ValueError(f"{flag} {out} is the {name} file; it would be overwritten: choose another name")
-        elif source.parent == target and source.name in writes:
-            raise ValueError(f"{flag} {out}: {name} {path} is in it and has the name of an output "
-                             f"({source.name}); it would be overwritten: choose another folder")
     return out
 
 
@@ -364,23 +401,21 @@ def check_run_folder(out: PathLike, data_root: Optional[PathLike] = None, flag: 
     """The run folder of ``train``/``cv``, checked before any work (ValueError, quoting both paths):
 
     - ``out`` is an existing file, or lies under one: the runs need a folder
-      (``OUT/seed{S}/fold{K}/<config name>/``);
+      (``OUT/seed{S}/fold{K}/<config name>/``); ``out`` or ``data_root`` is empty (``""``);
+      ``out`` is a symbolic link loop;
     - ``out`` equals or lies inside ``data_root`` (the dataset is read-only input: runs written
       there would mix with the data, and a dataset reader may take them for cases).
 
     Unlike :func:`check_output`, an existing non-empty folder is fine (finished runs are reused).
     Returns ``out`` as a Path.
     """
-    out = Path(out)
+    out = check_out_path(out, flag)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{flag} {out} is a file; give a folder (runs are written to "
                          f"{flag} FOLDER/seed{{S}}/fold{{K}}/<config name>/)")
-    for parent in out.absolute().parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(f"{flag} {out} lies under {parent}, which is a file; give a folder")
-            break
     if data_root is not None:
+        if str(data_root).strip() == "":
+            raise ValueError("--data-root is empty; give the dataset folder")
         check_apart(out, {"--data-root": data_root})
     return out
 

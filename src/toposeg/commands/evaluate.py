@@ -240,7 +240,7 @@ def _run_binary(args: argparse.Namespace) -> int:
             raise ValueError(f"{record_name}: {exc}") from None
     pred_suffix = "auto" if args.pred_suffix is None else args.pred_suffix
     pairs = pair_files(pred_dir, gt_dir, pred_suffix, subset=args.subset)  # the inputs are folders of images
-    check_apart(out, {"--pred": pred_dir, "--gt": gt_dir}, writes=_OUTPUTS)  # before any work
+    check_apart(args.out, {"--pred": pred_dir, "--gt": gt_dir}, writes=_OUTPUTS)  # before any work
     check_output(out, args.overwrite)
     warn_same_input(("--pred", args.pred), ("--gt", args.gt))
     skipped = []

@@ -46,7 +46,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=None, help="synthetic kinds: number of cases (default 16)")
     p.add_argument("--size", type=image_size, default=None, help="synthetic kinds: side or DxHxW / HxW")
     p.add_argument("--seed", type=int, default=None, help="synthetic kinds: seed")
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder (the whole folder: files in it that convert "
+                        "does not write are deleted)")
     p.set_defaults(_nnunet=_convert)
 
     p = sub.add_parser("evaluate", help="per-case, per-class topology metrics of nnU-Net predictions",
@@ -85,7 +86,7 @@ def _trainer_dir(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from toposeg.commands._common import check_apart
     from toposeg.data import SYNTHETIC, open_dataset
-    from toposeg.nnunet.convert import LABEL_NAMES, convert_dataset, dataset_folder
+    from toposeg.nnunet.convert import LABEL_NAMES, check_convert_output, convert_dataset, dataset_folder
 
     options = {}
     synthetic_flags = {"n": args.n, "size": args.size, "seed": args.seed}
@@ -99,6 +100,7 @@ def _convert(args: argparse.Namespace) -> int:
             raise ValueError(f"{', '.join(given)} only apply to synthetic kinds, not --kind {args.kind}")
     out = dataset_folder(args.out, args.id, args.name)
     check_apart(out, {"--data-root": args.data_root})  # the dataset is read-only input: before any work
+    check_convert_output(out, args.overwrite, args.data_root)  # --overwrite replaces the whole folder
     cases = open_dataset(args.kind, args.data_root, **options)
     label_name = args.label_name or LABEL_NAMES.get(args.kind, "foreground")
     source = args.kind + (f" {args.data_root}" if args.data_root else f" {options}" if options else "")

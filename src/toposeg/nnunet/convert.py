@@ -20,6 +20,7 @@ interrupted conversion never leaves a half-written dataset under its final name.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -98,6 +99,39 @@ def _write(path: Path, array: np.ndarray, ending: str) -> None:
         write_array(path, array)
 
 
+def check_convert_output(out: Union[str, Path], overwrite: bool = False,
+                         data_root: Optional[Union[str, Path]] = None) -> Path:
+    """Check the output folder of :func:`convert_dataset` before any work (ValueError, quoting the
+    paths); ``convert_dataset`` replaces the whole folder, so these would lose data or fail late:
+
+    - ``out`` is a symbolic link (the folder it points to would be replaced by a folder; give
+      the target itself);
+    - ``data_root`` (the dataset being converted) equals or lies inside ``out``: replacing
+      ``out`` deletes it;
+    - ``out`` exists and is not an empty folder, without ``overwrite``.
+
+    Returns ``out`` as a Path.
+    """
+    out = Path(out)
+    if out.is_symlink():
+        raise ValueError(f"--out {out} is a symbolic link (to {os.readlink(out)}); convert replaces the whole "
+                         "output folder: give the real folder, not a link to it")
+    if data_root is not None and str(data_root).strip() and Path(data_root).exists():
+        try:
+            root, target = Path(data_root).resolve(), out.resolve()
+        except (RuntimeError, OSError):  # a link loop: the readers report it
+            root, target = None, None
+        if root is not None and (root == target or root.is_relative_to(target)):
+            where = "is" if root == target else "lies inside"
+            raise ValueError(f"--data-root {data_root} {where} --out {out}; convert replaces the whole output "
+                             "folder (--overwrite would delete the dataset): choose an output folder outside "
+                             "the dataset")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise ValueError(f"--out {out} already holds files; choose another folder or pass --overwrite "
+                         "(overwrite=True) to replace it")
+    return out
+
+
 def convert_dataset(
     cases: Sequence[Any],
     out: Union[str, Path],
@@ -117,7 +151,8 @@ def convert_dataset(
         label_name: name of label 1 in ``dataset.json``.
         file_ending: ``"auto"`` (see the module docstring), ``".png"`` (2D, 8-bit integer images
             only), ``".tif"`` (2D) or ``".nii.gz"`` (3D).
-        overwrite: replace a non-empty ``out``; otherwise it is refused.
+        overwrite: replace a non-empty ``out`` (the whole folder: files in it that this function
+            does not write are deleted too); otherwise it is refused.
         description: free text for ``dataset.json``.
         dataset_name: ``"name"`` in ``dataset.json`` (default: the folder name).
 
@@ -125,7 +160,8 @@ def convert_dataset(
         ``out`` as a Path.
 
     Raises:
-        ValueError: ``out`` exists, is not empty and ``overwrite`` is False; no cases, unknown ``file_ending``, mixed 2D/3D or channel counts, an image
+        ValueError: ``out`` exists, is not empty and ``overwrite`` is False; ``out`` is a
+            symbolic link (see :func:`check_convert_output`); no cases, unknown ``file_ending``, mixed 2D/3D or channel counts, an image
             that does not fit ``.png``, case ids that are not safe file names or repeat.
     """
     out = Path(out)
@@ -133,9 +169,7 @@ def convert_dataset(
         raise ValueError(f"file_ending must be one of {FILE_ENDINGS}, got {file_ending!r}")
     if len(cases) == 0:
         raise ValueError("no cases to convert (the dataset is empty)")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise ValueError(f"--out {out} already holds files; choose another folder or pass --overwrite "
-                         "(overwrite=True) to replace it")
+    check_convert_output(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
@@ -182,4 +216,4 @@ def convert_dataset(
     return out
 
 
-__all__ = ["FILE_ENDINGS", "LABEL_NAMES", "convert_dataset", "dataset_folder"]
+__all__ = ["FILE_ENDINGS", "LABEL_NAMES", "check_convert_output", "convert_dataset", "dataset_folder"]

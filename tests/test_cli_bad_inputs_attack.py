@@ -1,0 +1,185 @@
+"""Bad inputs found by a new-user attack on the CLI (second pass): each is refused before any work
+with one line that names the flag and what was received (regression tests, one defect per test)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_cli_bad_inputs import _error, _pred_and_gt
+from test_cli_bad_inputs_paths import CONFIGS, _checkpoint, _snapshot, no_work  # noqa: F401 (fixture)
+from toposeg.cli import main
+from toposeg.io import write_array
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    """A two-case folder dataset under tmp_path/nn/Dataset001_X/src (image/ and label/)."""
+    root = tmp_path / "nn" / "Dataset001_X" / "src"
+    for cid in ("a", "b"):
+        write_array(root / "image" / f"{cid}.png", np.full((16, 16), 7, np.uint8))
+        label = np.zeros((16, 16), np.uint8)
+        label[4:12, 6:8] = 1
+        write_array(root / "label" / f"{cid}.png", label)
+    return root
+
+
+# ---------------------------------------------------------------- 1. --overwrite never deletes an input
+
+
+@pytest.mark.parametrize("overwrite", [True, False])
+@pytest.mark.parametrize("root_is_out", [False, True])
+def test_nnunet_convert_refuses_a_data_root_inside_out(tmp_path, dataset, capsys, overwrite, root_is_out):
+    out = tmp_path / "nn" / "Dataset001_X"
+    data_root = out if root_is_out else dataset
+    before = _snapshot(tmp_path)
+    argv = ["nnunet", "convert", "--kind", "folder", "--data-root", str(data_root), "--out", str(out)]
+    assert main(argv + (["--overwrite"] if overwrite else [])) == 2
+    line = _error(capsys, "nnunet convert")
+    how = "is" if root_is_out else "lies inside"
+    if root_is_out:  # out == data root is already refused as "--out is the --data-root folder"
+        assert f"--out {out} is the --data-root folder" in line
+    else:
+        assert line == (f"toposeg nnunet convert: error: --data-root {data_root} {how} --out {out}; convert replaces "
+                        "the whole output folder (--overwrite would delete the dataset): choose an output folder "
+                        "outside the dataset")
+    assert _snapshot(tmp_path) == before  # the two source cases (4 files) are still there
+    assert len([p for p in dataset.rglob("*") if p.is_file()]) == 4
+
+
+def test_nnunet_convert_refuses_an_out_link_before_any_work(tmp_path, dataset, capsys, monkeypatch):
+    import toposeg.data
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "keep.txt").write_text("x")
+    link = tmp_path / "Dataset002_Y"
+    link.symlink_to(tmp_path / "real")
+    monkeypatch.setattr(toposeg.data, "open_dataset", lambda *a, **k: pytest.fail("the dataset was read"))
+    assert main(["nnunet", "convert", "--kind", "folder", "--data-root", str(dataset), "--out", str(link),
+                 "--overwrite"]) == 2
+    assert _error(capsys, "nnunet convert") == (
+        f"toposeg nnunet convert: error: --out {link} is a symbolic link (to {tmp_path / 'real'}); convert replaces "
+        "the whole output folder: give the real folder, not a link to it")
+    assert link.is_symlink() and (tmp_path / "real" / "keep.txt").read_text() == "x"
+
+
+def test_nnunet_convert_overwrite_replaces_the_whole_folder(tmp_path, dataset):
+    """Documented in docs/nnunet.md: a file convert does not write is gone after --overwrite."""
+    out = tmp_path / "raw" / "Dataset003_Z"
+    out.mkdir(parents=True)
+    (out / "notes.txt").write_text("mine")
+    assert main(["nnunet", "convert", "--kind", "folder", "--data-root", str(dataset), "--out", str(out),
+                 "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["dataset.json", "imagesTr", "labelsTr"]
+
+
+@pytest.mark.parametrize("inside", ["", "sub"])
+def test_evaluate_refuses_an_input_folder_with_an_output_name_inside_out(tmp_path, capsys, inside):
+    """--overwrite replaces OUT/summary.json whole; a --gt folder there (or inside it) would be deleted."""
+    _pred_and_gt(tmp_path)
+    gt = tmp_path / "ev" / "summary.json" / inside
+    gt.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp_path / "gt", gt)
+    before = _snapshot(tmp_path)
+    out = tmp_path / "ev"
+    assert main(["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(gt), "--out", str(out), "--overwrite",
+                 "--no-progress"]) == 2
+    line = _error(capsys, "evaluate")
+    if inside:
+        assert line.endswith(f"--out {out}: --gt {gt} lies inside {out / 'summary.json'}, an output this command "
+                             "writes (replaced whole); it would be deleted: choose another folder")
+    else:
+        assert line.endswith(f"--out {out}: --gt {gt} is in it and has the name of an output (summary.json); it "
+                             "would be overwritten: choose another folder")
+    assert _snapshot(tmp_path) == before
+
+
+# ---------------------------------------------------------------- 3. --out under a file, before any work
+
+
+def _commands(tmp_path: Path) -> dict:
+    """argv (without --out) of each output command, with inputs that need not exist: the output
+    check runs before they are read."""
+    t = str(tmp_path)
+    return {
+        "evaluate": ["evaluate", "--pred", f"{t}/pred", "--gt", f"{t}/gt", "--no-progress"],
+        "graph": ["graph", "--gt", f"{t}/gt/a.png", "--pred", f"{t}/pred/a.png"],
+        "predict": ["predict", "--checkpoint", f"{t}/m.pt", "--input", f"{t}/pred/a.png", "--no-progress"],
+        "render": ["render", "--gt", f"{t}/gt/a.png", "--pred", f"{t}/pred/a.png"],
+        "synth": ["synth", "vessels2d", "--n", "1", "--size", "32"],
+        "mine": ["mine", "--image", f"{t}/gt/a.png", "--label", f"{t}/gt/a.png", "--prediction", f"{t}/pred/a.png"],
+        "nnunet convert": ["nnunet", "convert", "--kind", "vessels2d", "--n", "1", "--size", "32"],
+    }
+
+
+@pytest.mark.parametrize("command", ["evaluate", "graph", "predict", "render", "synth", "mine", "nnunet convert"])
+def test_out_under_a_file_is_refused_before_any_work(tmp_path, capsys, monkeypatch, command):
+    import toposeg.inference
+
+    _pred_and_gt(tmp_path)
+    _checkpoint(tmp_path / "m.pt")
+    monkeypatch.setattr(toposeg.inference, "sliding_window_predict", lambda *a, **k: pytest.fail("inference ran"))
+    (tmp_path / "afile").write_text("not a folder")
+    name = {"mine": "x.png", "nnunet convert": "Dataset001_X"}.get(command, "x")
+    out = tmp_path / "afile" / name
+    before = _snapshot(tmp_path)
+    assert main(_commands(tmp_path)[command] + ["--out", str(out)]) == 2
+    assert _error(capsys, command) == (f"toposeg {command}: error: --out {out} lies under {tmp_path / 'afile'}, "
+                                       "which is a file; give a folder")
+    assert _snapshot(tmp_path) == before
+
+
+# ---------------------------------------------------------------- 4. a symbolic link loop as --out
+
+
+@pytest.mark.parametrize("command", ["evaluate", "graph", "predict", "render", "synth", "mine", "nnunet convert"])
+def test_out_link_loop_is_one_line_naming_the_flag(tmp_path, capsys, monkeypatch, command):
+    _pred_and_gt(tmp_path)
+    _checkpoint(tmp_path / "m.pt")
+    (tmp_path / "loopA").symlink_to(tmp_path / "loopB")
+    (tmp_path / "loopB").symlink_to(tmp_path / "loopA")
+    out = tmp_path / "loopA" / ({"mine": "x.png", "nnunet convert": "Dataset001_X"}.get(command, "x"))
+    assert main(_commands(tmp_path)[command] + ["--out", str(out)]) == 2
+    line = _error(capsys, command)
+    assert line.startswith(f"toposeg {command}: error: --out {out}: symbolic link loop (")
+    assert line.endswith("); give a real folder or file name")
+
+
+@pytest.mark.parametrize("command", ["train", "cv"])
+def test_train_and_cv_out_link_loop_is_refused(tmp_path, capsys, no_work, command):  # noqa: F811
+    (tmp_path / "loopA").symlink_to(tmp_path / "loopB")
+    (tmp_path / "loopB").symlink_to(tmp_path / "loopA")
+    argv = ["train", str(CONFIGS / "unet.yaml")] if command == "train" else ["cv", str(CONFIGS / "*.yaml")]
+    assert main(argv + ["--out", str(tmp_path / "loopA")]) == 2
+    assert _error(capsys, command).startswith(f"toposeg {command}: error: --out {tmp_path / 'loopA'}: symbolic "
+                                              "link loop (")
+    assert no_work == []
+
+
+# ---------------------------------------------------------------- 8. empty names
+
+
+@pytest.mark.parametrize("command", ["train", "cv"])
+@pytest.mark.parametrize("flag, message", [("--out", "--out is empty; give a folder or file name"),
+                                           ("--data-root", "--data-root is empty; give the dataset folder")])
+def test_train_and_cv_refuse_empty_out_and_data_root(tmp_path, capsys, monkeypatch, no_work, command, flag,  # noqa: F811
+                                                     message):
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", str(CONFIGS / "unet.yaml")] if command == "train" else ["cv", str(CONFIGS / "*.yaml")]
+    values = {"--out": "runs", "--data-root": "data", flag: ""}
+    assert main(argv + ["--out", values["--out"], "--data-root", values["--data-root"]]) == 2
+    assert _error(capsys, command) == f"toposeg {command}: error: {message}"
+    assert no_work == [] and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["evaluate", "graph", "synth"])
+def test_empty_out_is_refused(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    _pred_and_gt(tmp_path)
+    before = _snapshot(tmp_path)
+    assert main(_commands(tmp_path)[command] + ["--out", ""]) == 2
+    assert _error(capsys, command) == f"toposeg {command}: error: --out is empty; give a folder or file name"
+    assert _snapshot(tmp_path) == before
