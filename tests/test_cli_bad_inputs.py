@@ -174,7 +174,7 @@ def test_evaluate_threshold_names_nan_pixels(folders, capsys):
     assert main(["evaluate", "--pred", str(folders / "pred"), "--gt", str(folders / "gt"), "--out",
                  str(folders / "eval"), "--threshold", "0.5", "--no-progress"]) == 2
     line = _error(capsys, "evaluate")
-    assert f"{folders / 'pred' / 'a.npy'}: prediction contains NaN (5 pixels of 576)" in line
+    assert f"{folders / 'pred' / 'a.npy'}: prediction contains non-finite values (5 NaN of 576 pixels)" in line
     assert "[0, 1], got values in" not in line and not (folders / "eval").exists()
 
 
@@ -184,10 +184,10 @@ def test_graph_and_mine_name_nan_pixels(tmp_path, capsys):
     np.save(tmp_path / "prob.npy", _nan_map())
     assert main(["graph", "--gt", str(tmp_path / "gt.npy"), "--pred", str(tmp_path / "prob.npy"),
                  "--out", str(tmp_path / "g")]) == 2
-    assert f"--pred {tmp_path / 'prob.npy'}: prediction contains NaN (5 pixels of 576)" in _error(capsys, "graph")
+    assert f"--pred {tmp_path / 'prob.npy'}: prediction contains non-finite values (5 NaN of 576 pixels)" in _error(capsys, "graph")
     assert main(["mine", "--image", str(tmp_path / "image.npy"), "--label", str(tmp_path / "gt.npy"),
                  "--prediction", str(tmp_path / "prob.npy"), "--out", str(tmp_path / "m.png")]) == 2
-    assert f"{tmp_path / 'prob.npy'}: prediction contains NaN (5 pixels of 576)" in _error(capsys, "mine")
+    assert f"{tmp_path / 'prob.npy'}: prediction contains non-finite values (5 NaN of 576 pixels)" in _error(capsys, "mine")
 
 
 # ---------------------------------------------------------------- 10. unreadable images
@@ -287,8 +287,8 @@ def test_mine_refuses_an_image_with_nan(tmp_path, capsys):
     write_array(tmp_path / "gt.npy", _mask() > 0)
     assert main(["mine", "--image", str(tmp_path / "image.npy"), "--label", str(tmp_path / "gt.npy"),
                  "--prediction", str(tmp_path / "gt.npy"), "--out", str(tmp_path / "m.png")]) == 2
-    assert _error(capsys, "mine") == (f"toposeg mine: error: --image {tmp_path / 'image.npy'}: image contains NaN "
-                                      "(1 pixel of 576); expected finite intensities (a NaN spreads through the network)")
+    assert _error(capsys, "mine") == (f"toposeg mine: error: --image {tmp_path / 'image.npy'}: image contains non-finite "
+                                      "values (1 NaN of 576 pixels); expected finite intensities (a NaN spreads through the network)")
 
 
 def test_nested_command_errors_name_the_nested_command(tmp_path, capsys):

@@ -183,3 +183,79 @@ def test_empty_out_is_refused(tmp_path, capsys, monkeypatch, command):
     assert main(_commands(tmp_path)[command] + ["--out", ""]) == 2
     assert _error(capsys, command) == f"toposeg {command}: error: --out is empty; give a folder or file name"
     assert _snapshot(tmp_path) == before
+
+
+# ---------------------------------------------------------------- 2. NaN/inf in dataset images
+
+
+def _nan_inf_image() -> np.ndarray:
+    """16x16 float32 ramp with 3 NaN and 2 +-inf written by hand."""
+    image = np.arange(256, dtype=np.float32).reshape(16, 16)
+    image[0, 0] = image[5, 7] = image[15, 15] = np.nan
+    image[2, 3], image[9, 9] = np.inf, -np.inf
+    return image
+
+
+def _folder_dataset(root: Path, bad: dict) -> None:
+    """Six cases c0..c5 (16x16, a vertical bar label); ``bad``: case index -> its image."""
+    label = np.zeros((16, 16), np.uint8)
+    label[2:14, 7:9] = 1
+    for i in range(6):
+        write_array(root / "image" / f"c{i}.npy", bad.get(i, np.full((16, 16), float(i), np.float32)))
+        write_array(root / "label" / f"c{i}.npy", label)
+
+
+def test_folder_dataset_counts_nan_and_inf_in_an_image(tmp_path):
+    from toposeg.data import open_dataset
+
+    _folder_dataset(tmp_path, {2: _nan_inf_image()})
+    cases = open_dataset("folder", tmp_path)
+    assert float(cases[1].image.mean()) == 1.0  # the finite cases read as before
+    with pytest.raises(ValueError) as err:
+        cases[2]
+    assert str(err.value) == (f"{tmp_path / 'image' / 'c2.npy'}: image contains non-finite values (3 NaN and 2 "
+                              "infinite of 256 pixels); expected finite intensities (re-save the image without "
+                              "NaN/inf)")
+
+
+def test_case_without_a_file_names_its_id():
+    from toposeg.data import Case
+
+    image = np.zeros((1, 2, 3, 4), np.float32)
+    image[0, 1, 2, 3] = np.inf
+    with pytest.raises(ValueError, match=r"^case 'v7': image contains non-finite values \(1 infinite of 24 voxels\)"):
+        Case(id="v7", image=image, label=np.zeros((2, 3, 4), bool))
+
+
+def test_train_refuses_a_nan_image_before_any_training(tmp_path, capsys, monkeypatch):
+    import toposeg.engine.protocol as protocol
+
+    monkeypatch.setattr(protocol, "run_stage", lambda *a, **k: pytest.fail("training started"))
+    _folder_dataset(tmp_path / "data", {i: _nan_inf_image() for i in range(6)})
+    config = tmp_path / "tiny.yaml"
+    config.write_text(f"base: {CONFIGS.parents[0] / 'base.yaml'}\nname: tiny\ndata:\n  kind: folder\n"
+                      "  patch: [16, 16]\n  batch_size: 1\nmethod:\n  loss: bce_dice\n  params: {}\n"
+                      "train:\n  pretrain: {steps: 1}\n  finetune: {steps: 1}\n")
+    assert main(["train", str(config), "--data-root", str(tmp_path / "data"), "--out", str(tmp_path / "runs"),
+                 "--no-progress"]) == 2
+    line = _error(capsys, "train")
+    assert "/data/image/c" in line and line.endswith(
+        ".npy: image contains non-finite values (3 NaN and 2 infinite of 256 pixels); expected finite intensities "
+        "(re-save the image without NaN/inf)")
+    assert not list((tmp_path / "runs").rglob("*.pt"))
+
+
+# ---------------------------------------------------------------- 7. NaN and inf counted together
+
+
+def test_check_finite_counts_nan_and_inf_together():
+    from toposeg.io import check_finite
+
+    arr = np.zeros((32, 32), np.float32)
+    arr[0, :3] = np.nan
+    arr[1, :2] = [np.inf, -np.inf]
+    with pytest.raises(ValueError) as err:
+        check_finite(arr, "p.npy")
+    assert str(err.value) == ("p.npy: prediction contains non-finite values (3 NaN and 2 infinite of 1024 pixels); "
+                              "expected probabilities in [0, 1] everywhere")
+    assert check_finite(np.ones(3, np.uint8), "x") is not None  # integers are always finite

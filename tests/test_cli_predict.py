@@ -201,5 +201,5 @@ def test_predict_refuses_out_in_its_input_and_non_finite_images(tmp_path, capsys
     nan[2, 3] = np.nan  # through the network one NaN pixel would make the whole map NaN
     write_array(tmp_path / "bad" / "n.tif", nan)
     assert main([*ck, "--input", str(tmp_path / "bad"), "--out", str(tmp_path / "o")]) == 2
-    assert "n.tif: image contains NaN (1 pixel of 256)" in capsys.readouterr().err
+    assert "n.tif: image contains non-finite values (1 NaN of 256 pixels)" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()

@@ -134,15 +134,15 @@ def test_nan_and_inf_in_a_probability_map_are_named_and_counted(tmp_path):
 
     prob = np.full((4, 5), 0.25, np.float32)
     prob[0, 0] = prob[2, 3] = prob[3, 4] = np.nan  # 3 NaN pixels, counted by hand
-    with pytest.raises(ValueError, match=r"^p: prediction contains NaN \(3 pixels of 20\); expected probabilities"):
+    with pytest.raises(ValueError, match=r"^p: prediction contains non-finite values \(3 NaN of 20 pixels\); expected probabilities"):
         prediction_probabilities(prob, "p")
     np.save(tmp_path / "prob.npy", prob)
     for threshold in (None, 0.5):  # with or without --threshold: the same message, not "not a binary mask"
-        with pytest.raises(ValueError, match=r"prob\.npy: prediction contains NaN \(3 pixels of 20\)"):
+        with pytest.raises(ValueError, match=r"prob\.npy: prediction contains non-finite values \(3 NaN of 20 pixels\)"):
             read_prediction_mask(tmp_path / "prob.npy", threshold)
     vol = np.zeros((2, 3, 3))
     vol[1, 1, 1] = -np.inf
-    with pytest.raises(ValueError, match=r"^v: prediction contains infinite values \(1 voxel of 18\)"):
+    with pytest.raises(ValueError, match=r"^v: prediction contains non-finite values \(1 infinite of 18 voxels\)"):
         check_finite(vol, "v")
     assert check_finite(np.array([0, 1], np.uint8), "i").tolist() == [0, 1]  # integers: nothing to check
 

@@ -187,23 +187,31 @@ def binary_mask(arr: np.ndarray) -> Optional[np.ndarray]:
     return arr != 0 if values <= {0, 1} or values <= {0, 255} else None
 
 
+def nonfinite_counts(arr: np.ndarray) -> str:
+    """``"3 NaN and 2 infinite"`` (a zero count left out: ``"3 NaN"``) for a float or complex
+    array, ``""`` when every value is finite (always for other dtypes)."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind not in "fc":
+        return ""
+    n_nan, n_inf = int(np.count_nonzero(np.isnan(arr))), int(np.count_nonzero(np.isinf(arr)))
+    return " and ".join(part for part in (f"{n_nan} NaN" if n_nan else "", f"{n_inf} infinite" if n_inf else "")
+                        if part)
+
+
 def check_finite(arr: np.ndarray, path: PathLike, what: str = "prediction",
                  expected: str = "probabilities in [0, 1] everywhere", unit: Optional[str] = None) -> np.ndarray:
     """``arr`` unchanged when it holds no NaN or infinite value (always so for integer dtypes).
 
     Raises:
-        ValueError: ``"<path>: <what> contains NaN (n pixels of N); expected <expected>"``
-            (``unit`` default: voxels for an array of 3 or more dimensions), or ``"... contains
-            infinite values (n ...)"``.
+        ValueError: ``"<path>: <what> contains non-finite values (3 NaN and 2 infinite of 1024
+            pixels); expected <expected>"`` (both counts, a zero one left out; ``unit`` default:
+            voxels for an array of 3 or more dimensions).
     """
-    if arr.dtype.kind not in "fc":
-        return arr
-    unit = unit or ("pixels" if arr.ndim <= 2 else "voxels")
-    for problem, bad in (("NaN", np.isnan(arr)), ("infinite values", np.isinf(arr))):
-        n = int(np.count_nonzero(bad))
-        if n:
-            raise ValueError(f"{path}: {what} contains {problem} ({n} {unit[:-1] if n == 1 else unit} of {arr.size}); "
-                             f"expected {expected}")
+    found = nonfinite_counts(arr)
+    if found:
+        unit = unit or ("pixels" if arr.ndim <= 2 else "voxels")
+        raise ValueError(f"{path}: {what} contains non-finite values ({found} of {arr.size} "
+                         f"{unit[:-1] if arr.size == 1 else unit}); expected {expected}")
     return arr
 
 
@@ -213,8 +221,8 @@ def prediction_probabilities(arr: np.ndarray, path: PathLike) -> np.ndarray:
     writes PNG probabilities as 8-bit); floats as they are, which must lie in [0, 1].
 
     Raises:
-        ValueError: other integer dtypes (e.g. an id map), NaN or infinite values ("contains NaN
-            (n pixels)", :func:`check_finite`), out-of-range floats, other dtypes; the message
+        ValueError: other integer dtypes (e.g. an id map), NaN or infinite values ("contains
+            non-finite values (n NaN of N pixels)", :func:`check_finite`), out-of-range floats, other dtypes; the message
             quotes the values found.
     """
     mask = binary_mask(arr)
