@@ -259,3 +259,77 @@ def test_check_finite_counts_nan_and_inf_together():
     assert str(err.value) == ("p.npy: prediction contains non-finite values (3 NaN and 2 infinite of 1024 pixels); "
                               "expected probabilities in [0, 1] everywhere")
     assert check_finite(np.ones(3, np.uint8), "x") is not None  # integers are always finite
+
+
+# ---------------------------------------------------------------- 5. huge finite intensities
+
+
+def test_normalize_huge_finite_intensities_in_float64():
+    from toposeg.data.transforms import normalize
+
+    assert np.array_equal(normalize(np.full((1, 8, 8), 1e38, np.float32)), np.zeros((1, 8, 8), np.float32))
+    two = np.full((1, 4, 4), 3e38, np.float32)
+    two[0, :2] = -3e38  # half -3e38, half 3e38: mean 0, std 3e38 -> z = -1 / +1; min-max -> 0 / 1
+    expected = np.where(two > 0, 1.0, -1.0).astype(np.float32)
+    assert np.allclose(normalize(two), expected, atol=1e-6)
+    assert np.allclose(normalize(two, "minmax"), (expected + 1) / 2, atol=1e-6)
+
+
+def test_predict_on_a_huge_constant_image_gives_finite_probabilities(tmp_path, capsys):
+    """z-scoring makes any constant image 0: 1e38 everywhere must predict what 0 everywhere does."""
+    _checkpoint(tmp_path / "m.pt")
+    for name, value in (("big", 1e38), ("zero", 0.0)):
+        write_array(tmp_path / "in" / f"{name}.npy", np.full((32, 32), value, np.float32))
+    assert main(["predict", "--checkpoint", str(tmp_path / "m.pt"), "--input", str(tmp_path / "in"),
+                 "--out", str(tmp_path / "out"), "--window", "32", "--no-progress"]) == 0
+    big, zero = (np.load(tmp_path / "out" / f"{n}_prob.npy") for n in ("big", "zero"))
+    assert np.isfinite(big).all() and np.array_equal(big, zero)
+
+
+def test_predict_refuses_non_finite_probabilities_before_writing(tmp_path, capsys, monkeypatch):
+    import torch
+
+    import toposeg.inference
+
+    _checkpoint(tmp_path / "m.pt")
+    write_array(tmp_path / "a.npy", np.zeros((8, 8), np.float32))
+    prob = torch.full((1, 8, 8), 0.5)
+    prob[0, 0, :2] = float("nan")
+    monkeypatch.setattr(toposeg.inference, "sliding_window_predict", lambda *a, **k: prob)
+    out = tmp_path / "out"
+    assert main(["predict", "--checkpoint", str(tmp_path / "m.pt"), "--input", str(tmp_path / "a.npy"),
+                 "--out", str(out), "--window", "8", "--no-progress"]) == 2
+    assert _error(capsys, "predict") == (
+        f"toposeg predict: error: {tmp_path / 'a.npy'}: probability map of the model contains non-finite values "
+        "(2 NaN of 64 pixels); expected finite probabilities (the network overflowed on this image: check its "
+        "intensities and --normalize)")
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------- 6. complex images
+
+
+def test_predict_refuses_a_complex_image(tmp_path, capsys):
+    _checkpoint(tmp_path / "m.pt")
+    np.save(tmp_path / "c.npy", np.full((8, 8), 1 + 2j, np.complex64))
+    out = tmp_path / "out"
+    assert main(["predict", "--checkpoint", str(tmp_path / "m.pt"), "--input", str(tmp_path / "c.npy"),
+                 "--out", str(out), "--no-progress"]) == 2
+    assert _error(capsys, "predict") == (f"toposeg predict: error: {tmp_path / 'c.npy'}: image has dtype complex64; "
+                                         "expected real intensities (bool, integer or float)")
+    assert not out.exists()
+
+
+def test_folder_dataset_and_mine_refuse_a_complex_image(tmp_path, capsys):
+    from toposeg.data import open_dataset
+
+    _folder_dataset(tmp_path, {1: np.full((16, 16), 3 - 1j, np.complex128)})
+    with pytest.raises(TypeError) as err:
+        open_dataset("folder", tmp_path)[1]
+    assert str(err.value) == (f"{tmp_path / 'image' / 'c1.npy'}: image has dtype complex128; expected real "
+                              "intensities (bool, integer or float)")
+    image, label = tmp_path / "image" / "c1.npy", tmp_path / "label" / "c1.npy"
+    assert main(["mine", "--image", str(image), "--label", str(label), "--prediction", str(label),
+                 "--out", str(tmp_path / "m.png")]) == 2
+    assert _error(capsys, "mine") == (f"toposeg mine: error: --image {image}: image has dtype complex128; expected "
+                                      "real intensities (bool, integer or float)")

@@ -198,6 +198,16 @@ def nonfinite_counts(arr: np.ndarray) -> str:
                         if part)
 
 
+def check_real(arr: np.ndarray, path: PathLike, what: str = "image") -> np.ndarray:
+    """``arr`` unchanged when its dtype is bool, integer or real float; a complex (or other)
+    dtype is a TypeError naming ``path`` and the dtype (a cast to float would silently drop the
+    imaginary part): ``"<path>: image has dtype complex64; expected real intensities (bool,
+    integer or float)"``."""
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{path}: {what} has dtype {arr.dtype}; expected real intensities (bool, integer or float)")
+    return arr
+
+
 def check_finite(arr: np.ndarray, path: PathLike, what: str = "prediction",
                  expected: str = "probabilities in [0, 1] everywhere", unit: Optional[str] = None) -> np.ndarray:
     """``arr`` unchanged when it holds no NaN or infinite value (always so for integer dtypes).

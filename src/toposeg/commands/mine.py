@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from toposeg.commands._common import (check_apart, check_output, load_checkpoint_model,
                                           read_input, resolve_label_foreground, staged_file,
                                           warn_foreground_fraction)
-    from toposeg.io import check_finite
+    from toposeg.io import check_finite, check_real
     from toposeg.reports.hard_pixels import hard_pixel_figure
 
     if Path(args.out).suffix.lower() != ".png":
@@ -134,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
     if label.ndim not in (2, 3):
         raise ValueError(f"{args.label}: label must be 2D or 3D, got shape {label.shape}")
     warn_foreground_fraction(label, rule, f"label {args.label}")
-    image = check_finite(_image_channels_first(read_input(args.image, "--image"), label.shape, args.image),
+    image = check_finite(_image_channels_first(check_real(read_input(args.image, "--image"), f"--image {args.image}"),
+                                               label.shape, args.image),
                          f"--image {args.image}", "image", "finite intensities (a NaN spreads through the network)",
                          unit="pixels" if label.ndim == 2 else "voxels")
     if args.prediction is not None:

@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
                                           resolve_device, staged_output, thread_settings)
     from toposeg.data.transforms import normalize
     from toposeg.inference import sliding_window_predict
-    from toposeg.io import check_finite, read_array, stem
+    from toposeg.io import check_finite, check_real, read_array, stem
     from toposeg.reports.serialize import dumps
 
     check_apart(args.out, {"--input": args.input, "--checkpoint": args.checkpoint})
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         dup = sorted({n for n in names if names.count(n) > 1})
         raise ValueError(f"--input: several files share a name {dup}; their outputs would collide")
     for f in files:  # every input is readable, finite and fits the model before any work
-        check_finite(to_channels_first(read_array(f), nd, in_ch, f), f, "image", "finite intensities",
+        check_finite(to_channels_first(check_real(read_array(f), f), nd, in_ch, f), f, "image", "finite intensities",
                      "pixels" if nd == 2 else "voxels")
 
     written = []
@@ -196,7 +196,8 @@ def run(args: argparse.Namespace) -> int:
             if prob.shape[0] != 1:
                 raise ValueError(f"toposeg predict writes one foreground map; the model has {prob.shape[0]} "
                                  "output channels")
-            prob = prob[0].numpy()
+            prob = check_finite(prob[0].numpy(), f, "probability map of the model", "finite probabilities (the "
+                                "network overflowed on this image: check its intensities and --normalize)")
             mask = prob > settings["threshold"]
             prob_name, mask_name = output_names(f)
             png = prob_name.endswith(".png")

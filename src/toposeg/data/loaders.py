@@ -19,7 +19,7 @@ from toposeg.data.case import Case
 from toposeg.data.files import as_root as _as_root, refuse_empty_files
 from toposeg.data.labels import binarize, check_rule
 from toposeg.data.lazy import LazyCases
-from toposeg.io import extension, list_images, pair_by_stem, read_array
+from toposeg.io import check_real, extension, list_images, pair_by_stem, read_array
 
 RASTER = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -68,7 +68,8 @@ def arrange(image: np.ndarray, label: np.ndarray, image_path, label_path) -> tup
 
 
 def read_pair(case_id: str, image_path: Path, label_path: Path, foreground: str) -> Case:
-    image, label = arrange(read_array(image_path), read_array(label_path), image_path, label_path)
+    image, label = arrange(check_real(read_array(image_path), image_path), read_array(label_path), image_path,
+                           label_path)
     return Case(id=case_id, image=image, label=binarize(label, foreground, name=str(label_path)),
                 meta={"image_path": str(image_path), "label_path": str(label_path)})
 

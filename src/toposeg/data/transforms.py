@@ -23,24 +23,33 @@ def normalize(image: np.ndarray, mode: str = "zscore", *, hu_window: Optional[Se
 
     ``hu_window=(low, high)`` first clips intensities (CT Hounsfield units). ``"zscore"``:
     zero mean, unit std per channel (a constant channel becomes 0); ``"minmax"``: [0, 1] per
-    channel; ``"none"``: unchanged.
+    channel; ``"none"``: unchanged (cast to float32). The statistics and the arithmetic run in
+    float64, one channel at a time: float32 sums overflow for large finite intensities (an image
+    of 1e38 everywhere gave NaN), while every z-score (at most ``sqrt(n)`` in magnitude) and
+    every min-max value fits float32.
     """
     if mode not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {list(NORMALIZATIONS)}, got {mode!r}")
-    out = np.array(image, dtype=np.float32, copy=True)
-    if hu_window is not None:
-        if len(hu_window) != 2 or not hu_window[0] < hu_window[1]:
-            raise ValueError(f"hu_window must be (low, high) with low < high, got {hu_window!r}")
-        np.clip(out, hu_window[0], hu_window[1], out=out)
-    axes = tuple(range(1, out.ndim))
-    if mode == "zscore":
-        mean = out.mean(axis=axes, keepdims=True)
-        std = out.std(axis=axes, keepdims=True)
-        out = (out - mean) / np.where(std > 0, std, 1.0)
-    elif mode == "minmax":
-        lo, hi = out.min(axis=axes, keepdims=True), out.max(axis=axes, keepdims=True)
-        out = (out - lo) / np.where(hi > lo, hi - lo, 1.0)
-    return out.astype(np.float32, copy=False)
+    if hu_window is not None and (len(hu_window) != 2 or not hu_window[0] < hu_window[1]):
+        raise ValueError(f"hu_window must be (low, high) with low < high, got {hu_window!r}")
+    image = np.asarray(image)
+    out = np.empty(image.shape, dtype=np.float32)
+    for c in range(image.shape[0]):
+        channel = np.array(image[c], dtype=np.float64, copy=True)
+        if hu_window is not None:
+            np.clip(channel, hu_window[0], hu_window[1], out=channel)
+        if mode == "zscore":
+            channel -= channel.mean()
+            std = np.sqrt(np.mean(np.square(channel)))
+            if std > 0:
+                channel /= std
+        elif mode == "minmax":
+            lo, hi = channel.min(), channel.max()
+            channel -= lo
+            if hi > lo:
+                channel /= hi - lo
+        out[c] = channel
+    return out
 
 
 def pad_to(image: np.ndarray, label: np.ndarray, shape: Sequence[int], *, mode: str = "reflect",
