@@ -333,3 +333,16 @@ def test_folder_dataset_and_mine_refuse_a_complex_image(tmp_path, capsys):
                  "--out", str(tmp_path / "m.png")]) == 2
     assert _error(capsys, "mine") == (f"toposeg mine: error: --image {image}: image has dtype complex128; expected "
                                       "real intensities (bool, integer or float)")
+
+
+def test_persistence_and_membranes_count_nan_and_inf_together():
+    from toposeg.data.labels import membranes_from_ids
+    from toposeg.topology.persistence import persistence_pairs
+
+    values = np.zeros((4, 5))
+    values[0, 0] = values[3, 4] = np.nan
+    values[1, 2] = -np.inf  # 2 NaN and 1 infinite of 20, by hand
+    with pytest.raises(ValueError, match=r"^values contains NaN or infinite values \(2 NaN and 1 infinite of 20; "):
+        persistence_pairs(values)
+    with pytest.raises(ValueError, match=r"^ids hold non-finite values \(2 NaN and 1 infinite of 20 values\)"):
+        membranes_from_ids(values, 1)

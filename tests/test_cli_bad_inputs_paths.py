@@ -230,7 +230,7 @@ def test_metrics_count_nan_in_a_prediction():
     pred[0, :3] = np.nan
     with pytest.raises(ValueError, match=r"^pred contains NaN or infinite values \(3 NaN of 576; ndarray"):
         evaluate_case(pred, np.zeros((24, 24), bool))
-    with pytest.raises(ValueError, match=r"\(1 NaN, 1 infinite of 3; Tensor"):
+    with pytest.raises(ValueError, match=r"\(1 NaN and 1 infinite of 3; Tensor"):
         from toposeg._checks import check_finite
 
         check_finite(torch.tensor([np.nan, np.inf, 1.0], dtype=torch.bfloat16), "input")

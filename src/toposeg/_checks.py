@@ -47,7 +47,7 @@ def check_finite(x: torch.Tensor | np.ndarray, name: str) -> None:
     if bad:
         lib = torch if isinstance(x, torch.Tensor) else np
         arr = x if isinstance(x, torch.Tensor) else np.asarray(x)
-        counts = ", ".join(f"{n} {what}" for n, what in ((int(lib.isnan(arr).sum()), "NaN"),
+        counts = " and ".join(f"{n} {what}" for n, what in ((int(lib.isnan(arr).sum()), "NaN"),
                                                         (int(lib.isinf(arr).sum()), "infinite")) if n)
         size = arr.numel() if isinstance(arr, torch.Tensor) else arr.size
         raise ValueError(f"{name} contains NaN or infinite values ({counts} of {size}; {describe(x)})")

@@ -216,7 +216,10 @@ def membranes_from_ids(
     if not (ids.dtype == bool or np.issubdtype(ids.dtype, np.integer) or np.issubdtype(ids.dtype, np.floating)):
         raise TypeError(f"ids must be an integer array, got dtype {ids.dtype}")
     if np.issubdtype(ids.dtype, np.floating) and not np.isfinite(ids).all():
-        raise ValueError("ids hold non-finite values (NaN or inf)")
+        n_nan, n_inf = int(np.count_nonzero(np.isnan(ids))), int(np.count_nonzero(np.isinf(ids)))
+        found = " and ".join(part for part in (f"{n_nan} NaN" if n_nan else "", f"{n_inf} infinite" if n_inf else "")
+                             if part)
+        raise ValueError(f"ids hold non-finite values ({found} of {ids.size} values); expected integer ids")
     widths = np.asarray(width)
     if not np.issubdtype(widths.dtype, np.integer) or widths.size == 0 or widths.min() < 1:
         raise ValueError(f"width must be a positive integer or integer array, got {width!r}")

@@ -30,6 +30,7 @@ from typing import Iterable, Optional
 import numpy as np
 
 from toposeg._checks import describe
+from toposeg.io import nonfinite_counts
 
 _INF_CUTOFF = 1e300
 
@@ -75,7 +76,8 @@ def _check_values(values: object, name: str = "values") -> np.ndarray:
         raise TypeError(f"{name} must be numeric, got dtype {values.dtype}")
     arr = values.astype(np.float64)
     if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite values ({describe(values)})")
+        found = nonfinite_counts(arr)
+        raise ValueError(f"{name} contains NaN or infinite values ({found} of {arr.size}; {describe(values)})")
     return np.ascontiguousarray(arr)
 
 
