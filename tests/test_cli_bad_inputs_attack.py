@@ -346,3 +346,23 @@ def test_persistence_and_membranes_count_nan_and_inf_together():
         persistence_pairs(values)
     with pytest.raises(ValueError, match=r"^ids hold non-finite values \(2 NaN and 1 infinite of 20 values\)"):
         membranes_from_ids(values, 1)
+
+
+@pytest.mark.parametrize("command", ["demo", "bench"])
+def test_demo_and_bench_check_out_before_any_work(tmp_path, capsys, monkeypatch, command):
+    import toposeg.benchmark
+    import toposeg.engine.demo
+
+    monkeypatch.setattr(toposeg.engine.demo, "run_demo", lambda *a, **k: pytest.fail("the demo ran"))
+    monkeypatch.setattr(toposeg.benchmark, "run_benchmark", lambda *a, **k: pytest.fail("the benchmark ran"))
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "loopA").symlink_to(tmp_path / "loopB")
+    (tmp_path / "loopB").symlink_to(tmp_path / "loopA")
+    for out, message in (("", "--out is empty; give a folder or file name"),
+                         (str(tmp_path / "afile" / "x"),
+                          f"--out {tmp_path / 'afile' / 'x'} lies under {tmp_path / 'afile'}, which is a file; "
+                          "give a folder")):
+        assert main([command, "--out", out]) == 2
+        assert _error(capsys, command) == f"toposeg {command}: error: {message}"
+    assert main([command, "--out", str(tmp_path / "loopA")]) == 2
+    assert f"--out {tmp_path / 'loopA'}: symbolic link loop (" in _error(capsys, command)

@@ -36,7 +36,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from toposeg.benchmark import run_benchmark, to_markdown
+    from toposeg.commands._common import check_out_path
 
+    check_out_path(args.out)  # empty, a link loop or under a file: refused before the benchmark runs
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a file; expected a folder")
     device = resolve_device(args.device)
     result = run_benchmark(
         tuple(dict.fromkeys(args.dims)), patches={2: args.patch2d, 3: args.patch3d}, iters=args.iters,

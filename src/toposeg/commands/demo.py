@@ -76,5 +76,8 @@ def run(args: argparse.Namespace) -> int:
                 message = flag + message[len(name):]
                 break
         raise ValueError(message) from None
+    from toposeg.commands._common import check_out_path
+
+    check_out_path(args.out)  # empty, a link loop or under a file: refused before any training
     run_demo(config, Path(args.out))
     return 0
