@@ -45,12 +45,12 @@ def check_finite(x: torch.Tensor | np.ndarray, name: str) -> None:
     else:
         bad = np.asarray(x).dtype.kind == "f" and not bool(np.isfinite(x).all())
     if bad:
-        lib = torch if isinstance(x, torch.Tensor) else np
-        arr = x if isinstance(x, torch.Tensor) else np.asarray(x)
-        counts = " and ".join(f"{n} {what}" for n, what in ((int(lib.isnan(arr).sum()), "NaN"),
-                                                        (int(lib.isinf(arr).sum()), "infinite")) if n)
-        size = arr.numel() if isinstance(arr, torch.Tensor) else arr.size
-        raise ValueError(f"{name} contains NaN or infinite values ({counts} of {size}; {describe(x)})")
+        from toposeg.io import nonfinite_counts
+
+        # float64 holds every float tensor dtype exactly, so the counts are those of x
+        arr = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        raise ValueError(f"{name} contains NaN or infinite values ({nonfinite_counts(arr)} of {arr.size}; "
+                         f"{describe(x)})")
 
 
 def check_binary(x: torch.Tensor | np.ndarray, name: str) -> None:

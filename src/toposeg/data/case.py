@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from toposeg.io import check_finite
+
 
 @dataclass(frozen=True)
 class Case:
@@ -33,8 +35,6 @@ class Case:
                 f"case {self.id!r}: image must be (C, *S) matching label (*S), got image "
                 f"{self.image.shape} and label {self.label.shape}"
             )
-        from toposeg.io import check_finite
-
         where = self.meta.get("image_path") or f"case {self.id!r}"
         check_finite(np.asarray(self.image), where, "image", "finite intensities (re-save the image without "
                      "NaN/inf)", "pixels" if self.label.ndim == 2 else "voxels")

@@ -16,6 +16,8 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from scipy import ndimage
 
+from toposeg.io import nonfinite_counts
+
 FOREGROUND_RULES = ("nonzero", "bright", "dark")
 
 def check_rule(rule: object, option: str = "foreground") -> str:
@@ -42,12 +44,8 @@ def _top_level(dtype: np.dtype) -> Union[int, float]:
 def _check_finite_label(label: np.ndarray, name: str) -> None:
     """ValueError counting the NaN and infinite values of a float label:
     ``"<name>: label holds non-finite values (5 NaN of 576 values); ..."``."""
-    if not np.issubdtype(label.dtype, np.floating):
-        return
-    n_nan, n_inf = int(np.count_nonzero(np.isnan(label))), int(np.count_nonzero(np.isinf(label)))
-    if n_nan or n_inf:
-        found = " and ".join(part for part in (f"{n_nan} NaN" if n_nan else "", f"{n_inf} infinite" if n_inf else "")
-                             if part)
+    found = nonfinite_counts(label)
+    if found:
         raise ValueError(f"{name}: label holds non-finite values ({found} of {label.size} values); expected a "
                          "finite mask (e.g. 0/1 or 0/255): re-save the label without NaN/inf")
 
@@ -215,10 +213,8 @@ def membranes_from_ids(
     ids = np.asarray(ids)
     if not (ids.dtype == bool or np.issubdtype(ids.dtype, np.integer) or np.issubdtype(ids.dtype, np.floating)):
         raise TypeError(f"ids must be an integer array, got dtype {ids.dtype}")
-    if np.issubdtype(ids.dtype, np.floating) and not np.isfinite(ids).all():
-        n_nan, n_inf = int(np.count_nonzero(np.isnan(ids))), int(np.count_nonzero(np.isinf(ids)))
-        found = " and ".join(part for part in (f"{n_nan} NaN" if n_nan else "", f"{n_inf} infinite" if n_inf else "")
-                             if part)
+    found = nonfinite_counts(ids)
+    if found:
         raise ValueError(f"ids hold non-finite values ({found} of {ids.size} values); expected integer ids")
     widths = np.asarray(width)
     if not np.issubdtype(widths.dtype, np.integer) or widths.size == 0 or widths.min() < 1:
